@@ -1,0 +1,23 @@
+# Two entry points that each work alone on a fresh clone: `make repro` and `make test`.
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: repro test lint
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: its CPU wheel is what CI and the docs assume.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+repro: $(STAMP)
+	PATH=$(BIN):$$PATH dvc repro
+
+test: $(STAMP)
+	PATH=$(BIN):$$PATH python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check mgc stages tests benchmarks

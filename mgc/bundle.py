@@ -1,0 +1,66 @@
+"""A trained model bundle: everything `mgc predict` needs, and nothing that runs code on load.
+
+`classifier.pt` is a plain state dict (tensors only, loaded with `weights_only=True`);
+`bundle.json` says how to rebuild the network and the front end that fed it: class names,
+classifier and loss-head configuration, the extractor's name and options, the clip length.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mgc.atomic import atomic_path, write_json
+from mgc.model import ClassifierConfig, GenreClassifier
+
+BUNDLE_FORMAT = 1
+STATE_FILE = "classifier.pt"
+INFO_FILE = "bundle.json"
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """The JSON half of a bundle."""
+
+    class_names: list[str]
+    input_dim: int
+    classifier: dict[str, Any]
+    metric_head: bool
+    pair_head: bool
+    extractor: str
+    extractor_options: dict[str, Any]
+    clip_samples: int
+    train_set: str
+    protocol: str
+
+
+def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
+    """Write the bundle into `directory`, each file atomically."""
+    with atomic_path(directory / STATE_FILE) as temp:
+        torch.save(model.state_dict(), temp)
+    write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **asdict(info)})
+
+
+def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
+    """Rebuild the trained classifier from `directory`."""
+    info_path, state_path = directory / INFO_FILE, directory / STATE_FILE
+    if not info_path.exists() or not state_path.exists():
+        raise FileNotFoundError(
+            f"{directory} is not a model bundle (needs {INFO_FILE} and {STATE_FILE}); "
+            "train one with `dvc repro` and pass --model models/<train_set>/<extractor>"
+        )
+    raw = json.loads(info_path.read_text())
+    if raw.pop("format", None) != BUNDLE_FORMAT:
+        raise ValueError(f"{info_path}: unsupported bundle format (this mgc reads format "
+                         f"{BUNDLE_FORMAT})")
+    info = BundleInfo(**raw)
+    model = GenreClassifier(info.input_dim, len(info.class_names),
+                            ClassifierConfig(**info.classifier),
+                            metric_head=info.metric_head, pair_head=info.pair_head)
+    model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+    model.eval()
+    return model, info

@@ -1,0 +1,29 @@
+"""Registry of embedding extractors: adding a model is adding one module and one entry here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mgc.extractors.base import Extractor
+from mgc.extractors.handcrafted import MfccExtractor
+
+REGISTRY: dict[str, type[Extractor]] = {
+    MfccExtractor.name: MfccExtractor,
+}
+
+
+def load(name: str, weights: str = "pretrained", **options: Any) -> Extractor:
+    """Build the extractor `name` with `weights` ("pretrained", "random" or a file path).
+
+    Extractors without weights (handcrafted features) ignore `weights`.
+    """
+    try:
+        extractor_class = REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown extractor {name!r}; available: {', '.join(sorted(REGISTRY))}"
+        ) from None
+    return extractor_class(weights=weights, **options)
+
+
+__all__ = ["REGISTRY", "Extractor", "load"]

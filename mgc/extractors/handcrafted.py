@@ -1,0 +1,89 @@
+"""A handcrafted baseline: MFCC and log-mel statistics, no weights to download.
+
+It is the floor every learned embedding must beat, and the one extractor that runs
+anywhere without a network, which is why the default pipeline always includes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import librosa
+import numpy as np
+
+from mgc.extractors.base import Extractor
+
+
+class MfccExtractor(Extractor):
+    """Mean and standard deviation over time of MFCCs, their deltas and a coarse log-mel.
+
+    MFCCs come from a 64-band log-mel (librosa's usual set-up); the coarse log-mel adds the
+    spectral envelope directly. With the defaults: 20 MFCC + 20 delta + 32 log-mel bands, each
+    summarised by mean and std = 144 dimensions.
+    """
+
+    name = "mfcc"
+
+    def __init__(
+        self,
+        weights: str = "none",
+        sample_rate: int = 22050,
+        n_mfcc: int = 20,
+        n_mels: int = 32,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+    ) -> None:
+        if weights not in ("none", "pretrained", "random"):
+            raise ValueError(
+                f"embed.mfcc.weights={weights!r}: the MFCC baseline has no weights; "
+                "use 'none'"
+            )
+        for key, value in (
+            ("sample_rate", sample_rate),
+            ("n_mfcc", n_mfcc),
+            ("n_mels", n_mels),
+            ("n_fft", n_fft),
+            ("hop_length", hop_length),
+        ):
+            if int(value) <= 0:
+                raise ValueError(f"embed.mfcc.{key}={value!r}: must be a positive integer")
+        self.sample_rate = int(sample_rate)
+        self.n_mfcc = int(n_mfcc)
+        self.n_mels = int(n_mels)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.dim = 2 * (2 * self.n_mfcc + self.n_mels)
+
+    def embed(self, waveforms: np.ndarray) -> np.ndarray:
+        waveforms = np.asarray(waveforms, dtype=np.float32)
+        if waveforms.ndim != 2:
+            raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+        power = np.abs(librosa.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length)) ** 2
+        log_mel_64 = librosa.power_to_db(
+            librosa.feature.melspectrogram(S=power, sr=self.sample_rate, n_mels=64), top_db=None
+        )
+        mfcc = librosa.feature.mfcc(S=log_mel_64, n_mfcc=self.n_mfcc)
+        frame_count = mfcc.shape[-1]
+        delta_width = min(9, frame_count if frame_count % 2 else frame_count - 1)
+        delta = (
+            librosa.feature.delta(mfcc, width=delta_width)
+            if delta_width >= 3
+            else np.zeros_like(mfcc)
+        )
+        coarse_log_mel = librosa.power_to_db(
+            librosa.feature.melspectrogram(S=power, sr=self.sample_rate, n_mels=self.n_mels),
+            top_db=None,
+        )
+        frames = np.concatenate([mfcc, delta, coarse_log_mel], axis=1)
+        features = np.concatenate([frames.mean(axis=-1), frames.std(axis=-1)], axis=1)
+        return features.astype(np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "weights": "none",
+            "n_mfcc": self.n_mfcc,
+            "n_mels": self.n_mels,
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+        }

@@ -1,0 +1,76 @@
+"""Summary of all runs: one table (Markdown + JSON) and one bar chart, with the paper's
+numbers beside ours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mgc.atomic import atomic_path  # noqa: E402
+from mgc.paper import paper_accuracy  # noqa: E402
+
+
+def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
+    """One row per (train set, extractor, classifier, test set) with mean and std scores."""
+    rows = []
+    for path in sorted(metrics_files):
+        run = json.loads(Path(path).read_text())
+        for classifier in ("dnn", "linear"):
+            for test_set, scores in run.get(classifier, {}).items():
+                rows.append({
+                    "train_set": run["train_set"], "model": run["model"],
+                    "weights": run["weights"], "classifier": classifier, "test_set": test_set,
+                    "matched_by": scores["matched_by"], "n_test": scores["n_test"],
+                    "accuracy": scores["accuracy"]["mean"],
+                    "accuracy_std": scores["accuracy"]["std"],
+                    "macro_f1": scores["macro_f1"]["mean"], "top2": scores["top2"]["mean"],
+                    "paper_accuracy": (paper_accuracy(test_set, run["model"])
+                                       if classifier == "dnn" and run["train_set"] == test_set
+                                       else None),
+                })
+    return pd.DataFrame(rows)
+
+
+def markdown_table(rows: pd.DataFrame) -> str:
+    """Accuracy (mean +- std over seeds) per run, the paper's number where it has one."""
+    lines = [
+        "| train set | extractor | weights | classifier | test set | n | accuracy % | "
+        "macro-F1 | top-2 % | paper % |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows.itertuples():
+        weights = "random weights" if row.weights == "random" else row.weights
+        paper = "" if pd.isna(row.paper_accuracy) else f"{row.paper_accuracy:.1f}"
+        test_set = row.test_set + (" (shared genres)" if row.matched_by == "shared genres" else "")
+        lines.append(
+            f"| {row.train_set} | {row.model} | {weights} | {row.classifier} | {test_set} | "
+            f"{row.n_test} | {100 * row.accuracy:.1f} ± {100 * row.accuracy_std:.1f} | "
+            f"{row.macro_f1:.3f} | {100 * row.top2:.1f} | {paper} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(rows: pd.DataFrame, path: Path) -> None:
+    """Bar chart: own-test-split accuracy per train set and extractor, DNN vs linear probe."""
+    own = rows[rows["matched_by"] == "own"]
+    own = own[own["test_set"] == own["train_set"]].copy()
+    own["run"] = own["train_set"] + "\n" + own["model"]
+    pivot = own.pivot_table(index="run", columns="classifier", values="accuracy")
+    errors = own.pivot_table(index="run", columns="classifier", values="accuracy_std")
+    figure, axis = plt.subplots(figsize=(max(6, 0.9 * len(pivot)), 4))
+    pivot.plot.bar(ax=axis, yerr=errors, rot=0, capsize=2)
+    axis.set_ylabel("test accuracy (mean ± std over seeds)")
+    axis.set_ylim(0, 1)
+    axis.set_title("Genre classification accuracy per train set and extractor")
+    figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)

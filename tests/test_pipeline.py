@@ -1,0 +1,121 @@
+"""End to end: the DVC pipeline in a throw-away git repository, as a new user would run it.
+
+Asserts the promises of the README: `dvc repro` runs offline to the end, metrics and plots
+are readable by DVC, a second repro does nothing, and a training-only change reruns
+training and the report but no download, split, extraction or merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ["mgc", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config",
+          ".dvcignore", ".gitignore"]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MGC_CACHE": str(cwd / ".mgc-cache")}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.stdout + result.stderr
+
+
+def _ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '")}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project with tiny params, `dvc repro` already run and committed."""
+    root = tmp_path_factory.mktemp("project")
+    for name in COPIED:
+        source, target = REPO / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for source in ("synth_gtzan", "synth_fma"):
+        params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
+    params["embed"]["models"] = ["mfcc"]
+    params["train"].update(seeds=[0, 1], epochs=6)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    _run(["git", "init", "-q", "-b", "main"], root)
+    _run(["git", "config", "user.email", "ci@example.invalid"], root)
+    _run(["git", "config", "user.name", "CI"], root)
+    output = _run(["dvc", "repro"], root)
+    assert {"download@synth_gtzan", "extract@synth_fma-mfcc", "merge",
+            "train@joint-mfcc", "report"} <= _ran_stages(output)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "baseline"], root)
+    return root
+
+
+def test_repro_writes_metrics_for_every_train_set(project: Path) -> None:
+    shown = json.loads(_run(["dvc", "metrics", "show", "--json"], project))
+    files = next(iter(shown.values()))["data"]
+    for train_set in ("synth_gtzan", "synth_fma", "joint"):
+        metrics = files[f"metrics/runs/{train_set}/mfcc.json"]["data"]
+        accuracy = metrics["dnn"][train_set if train_set != "joint" else "all"]["accuracy"]
+        assert 0.0 <= accuracy["mean"] <= 1.0
+        assert "macro_f1" in metrics["linear"][train_set if train_set != "joint" else "all"]
+    joint = files["metrics/runs/joint/mfcc.json"]["data"]
+    assert joint["classes"] == 18
+    tracks = (project / "data/tracks/synth_gtzan.parquet")
+    assert tracks.exists()
+    assert (project / "models/joint/mfcc/bundle.json").exists()
+    report = (project / "report.md").read_text()
+    for train_set in ("synth_gtzan", "synth_fma", "joint"):
+        assert f"| {train_set} | mfcc | none | dnn |" in report
+
+
+def test_unreadable_files_are_recorded_not_fatal(project: Path) -> None:
+    import pandas as pd
+
+    gtzan = pd.read_parquet(project / "data/tracks/synth_gtzan.parquet")
+    fma = pd.read_parquet(project / "data/tracks/synth_fma.parquet")
+    assert (gtzan["status"] == "unreadable").sum() == 1
+    assert (fma["status"] == "empty").sum() == 1
+    assert gtzan.loc[gtzan["status"] == "unreadable", "reason"].str.len().min() > 0
+    metrics = json.loads((project / "metrics/runs/synth_gtzan/mfcc.json").read_text())
+    assert metrics["n_excluded"] == 1
+
+
+def test_plots_show_renders_confusion_matrix(project: Path) -> None:
+    _run(["dvc", "plots", "show", "-o", "plots_html"], project)
+    page = (project / "plots_html" / "index.html").read_text()
+    assert "confusion" in page and "synth_gtzan" in page
+
+
+def test_second_repro_does_nothing(project: Path) -> None:
+    output = _run(["dvc", "repro"], project)
+    assert _ran_stages(output) == set()
+
+
+def test_loss_experiment_reruns_only_training(project: Path) -> None:
+    output = _run(["dvc", "exp", "run", "-S", "loss.w_ce=0.7", "-S", "loss.w_contrastive=0.3"],
+                  project)
+    ran = _ran_stages(output)
+    assert {"train@synth_gtzan-mfcc", "train@joint-mfcc", "report"} <= ran
+    assert not any(stage.split("@")[0] in {"download", "split", "extract", "merge"}
+                   for stage in ran)
+    diff = json.loads(_run(["dvc", "metrics", "diff", "--json"], project))
+    changed = diff["metrics/runs/synth_gtzan/mfcc.json"]
+    assert any(entry["diff"] != 0 for entry in changed.values())
