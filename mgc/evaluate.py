@@ -28,7 +28,7 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray,
                                    zero_division=0)),
         "top2": float(top_k_accuracy_score(y_true, proba, k=2, labels=all_classes)
                       if len(class_names) > 2 else 1.0),
-        "per_class_f1": {class_names[c]: float(f) for c, f in zip(present, per_class)},
+        "per_class_f1": {class_names[c]: float(f) for c, f in zip(present, per_class, strict=True)},
     }
 
 
@@ -51,4 +51,4 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray,
                    class_names: Sequence[str]) -> list[dict[str, str]]:
     """One {actual, predicted} row per test clip: the input of DVC's confusion template."""
     return [{"actual": class_names[t], "predicted": class_names[p]}
-            for t, p in zip(y_true, y_pred)]
+            for t, p in zip(y_true, y_pred, strict=True)]

@@ -135,7 +135,7 @@ def run_experiment(train_set: str, data: LabelledEmbeddings,
             if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
                 best = (val_accuracy, seed, trained.model, trained.history)
         metrics[kind] = {
-            name: {**summarise_over_seeds(scores), "n_test": int(len(evaluation[name][1])),
+            name: {**summarise_over_seeds(scores), "n_test": len(evaluation[name][1]),
                    "matched_by": evaluation[name][2]}
             for name, scores in runs.items()
         }

@@ -9,10 +9,12 @@ atomically) is identical to an uninterrupted run's.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from mgc.audio import AudioError, fit_length, load_audio
 from mgc.atomic import write_parquet
+from mgc.audio import AudioError, fit_length, load_audio
 from mgc.embeddings import embedding_batch, embedding_schema
 from mgc.extractors import Extractor
 
@@ -48,7 +50,7 @@ def clip_samples(policy: str, nominal_clip_seconds: float, sample_rate: int) -> 
     what the authors fed BYOL-A on GTZAN.
     """
     if policy == "full":
-        return int(round(nominal_clip_seconds * sample_rate))
+        return round(nominal_clip_seconds * sample_rate)
     if policy == "first_10s":
         return 10 * sample_rate
     raise ValueError(f"clip policy {policy!r}: allowed values are {', '.join(CLIP_POLICIES)}")
@@ -58,10 +60,15 @@ def _parts_dir(out_path: Path) -> Path:
     return out_path.with_name(f".{out_path.name}.parts")
 
 
-def _resumable_parts(parts_dir: Path, metadata: dict[str, Any]) -> list[Path]:
-    """Complete parts written by an earlier run with the same configuration, in order."""
+def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
+                     tracks: pd.DataFrame) -> list[Path]:
+    """Complete parts written by an earlier run with the same configuration and track
+    list, in order; a re-indexed corpus (tracks added, dropped or moved) starts afresh."""
     signature = parts_dir / "config.json"
-    wanted = json.dumps(metadata, sort_keys=True)
+    listing = "\n".join(f"{track_id}\t{path}" for track_id, path
+                        in zip(tracks["track_id"], tracks["path"], strict=True))
+    wanted = json.dumps({"metadata": metadata,
+                         "tracks": hashlib.sha256(listing.encode()).hexdigest()}, sort_keys=True)
     if parts_dir.exists() and (not signature.exists() or signature.read_text() != wanted):
         shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +82,9 @@ def _decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n
     """Yield (ids, waveforms, skipped) batches, decoding ahead in a thread pool.
 
     Decoding and resampling release the GIL in libsndfile and soxr, so they overlap with
-    the model's forward pass on the main thread.
+    the model's forward pass on the main thread. At most two batches are decoded ahead:
+    `Executor.map` would submit the whole corpus at once, and a decoder faster than the
+    model would then hold every clip in memory.
     """
     def decode(index: int) -> tuple[str, np.ndarray | None, str]:
         try:
@@ -84,8 +93,17 @@ def _decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n
         except AudioError as error:
             return track_ids[index], None, f"{error.status}: {error.reason}"
 
+    def in_order(pool: ThreadPoolExecutor) -> Iterator[tuple[str, np.ndarray | None, str]]:
+        ahead: deque[Future[tuple[str, np.ndarray | None, str]]] = deque()
+        for index in range(len(paths)):
+            ahead.append(pool.submit(decode, index))
+            if len(ahead) > 2 * batch_size:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(decode, range(len(paths)))
+        results = in_order(pool)
         ids, waves, skipped = [], [], {}
         for track_id, wave, reason in results:
             if wave is None:
@@ -115,7 +133,7 @@ def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor
     tracks = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
     schema = embedding_schema(extractor.dim, metadata)
     parts_dir = _parts_dir(out_path)
-    parts = _resumable_parts(parts_dir, metadata)
+    parts = _resumable_parts(parts_dir, metadata, tracks)
     done = set()
     for part in parts:
         done.update(pq.read_table(part, columns=["track_id"]).column("track_id").to_pylist())

@@ -11,11 +11,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from mgc.atomic import atomic_path  # noqa: E402
-from mgc.paper import paper_accuracy  # noqa: E402
+from mgc.atomic import atomic_path
+from mgc.paper import paper_accuracy
 
 
 def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:

@@ -31,7 +31,7 @@ def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
         ids, labels, test_size=test_fraction, random_state=seed,
         stratify=labels if stratified else None,
     )
-    fit_ids, val_ids = train_test_split(
+    _, val_ids = train_test_split(
         train_ids, test_size=val_fraction, random_state=seed, stratify=train_labels,
     )
     split = pd.Series("train", index=ids, dtype=object)

@@ -130,7 +130,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             optimiser.zero_grad()
             terms.total.backward()
             optimiser.step()
-            total += float(terms.total) * len(index)
+            total += terms.total.item() * len(index)
             count += len(index)
         model.eval()
         with torch.no_grad():

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     tracks = build_dataset(get_dataset(args.dataset, **params.sources[args.dataset]),
                            Path("data"))
-    print(f"{args.dataset}: {len(tracks)} tracks, status {tracks['status'].value_counts().to_dict()}")
+    counts = tracks["status"].value_counts().to_dict()
+    print(f"{args.dataset}: {len(tracks)} tracks, status {counts}")
     for row in tracks[tracks["status"] != "ok"].itertuples():
         print(f"  {row.status}: {row.path} ({row.reason})")
 

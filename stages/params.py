@@ -6,6 +6,7 @@ stage does any work: a typo in `dvc exp run -S` should cost seconds, not an hour
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,10 @@ class Params:
 def _section(mapping: Any, key: str, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(mapping, dict):
         raise ParamsError(f"{key}: expected a mapping, got {mapping!r}")
-    unknown = set(mapping) - allowed
+    unknown = sorted(map(str, set(mapping) - allowed))
     if unknown:
-        raise ParamsError(f"{key}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+        dotted = unknown if key == "params.yaml" else [f"{key}.{name}" for name in unknown]
+        raise ParamsError(f"{', '.join(dotted)}: unknown key(s) in {key}; "
                           f"allowed: {', '.join(sorted(allowed))}")
     missing = allowed - set(mapping)
     if missing:
@@ -95,6 +97,27 @@ def _number(value: Any, key: str, kind: type, low: float, high: float) -> Any:
     if not low <= value <= high:
         raise ParamsError(f"{key}={value!r}: must be between {low} and {high}")
     return kind(value)
+
+
+def _typed(section: dict[str, Any], key: str, kinds: dict[str, type]) -> dict[str, Any]:
+    """Check (and coerce) the type of each value in `kinds`, naming its key.
+
+    The typed objects check ranges but assume numbers: without this, `-S train.epochs=2.5`
+    or `-S train.learning_rate=fast` would fail deep inside training, not here.
+    """
+    typed = dict(section)
+    for name, kind in kinds.items():
+        value = section[name]
+        if kind is bool:
+            valid = isinstance(value, bool)
+        else:
+            valid = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                kind is float or float(value).is_integer())
+        if not valid:
+            expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ParamsError(f"{key}.{name}={value!r}: expected {expected}")
+        typed[name] = kind(value)
+    return typed
 
 
 def _build(factory: Any, key: str, **values: Any) -> Any:
@@ -143,12 +166,20 @@ def parse_params(raw: dict[str, Any]) -> Params:
     if not isinstance(seeds, list) or not seeds or not all(
             isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ParamsError(f"train.seeds={seeds!r}: expected a non-empty list of integers")
-    classifier = _section(train["classifier"], "train.classifier",
-                          {"hidden_layers", "width_multiplier", "dropout", "activation",
-                           "batchnorm", "embedding_dim"})
-    noise = _section(train["noise"], "train.noise", {"mode", "snr_db"})
-    loss = _section(top["loss"], "loss", {"w_ce", "w_ce_pair", "w_contrastive", "w_triplet",
-                                          "margin"})
+    train = _typed(train, "train", {"epochs": int, "batch_size": int, "patience": int,
+                                    "learning_rate": float, "weight_decay": float})
+    classifier = _typed(_section(train["classifier"], "train.classifier",
+                                 {"hidden_layers", "width_multiplier", "dropout", "activation",
+                                  "batchnorm", "embedding_dim"}),
+                        "train.classifier",
+                        {"hidden_layers": int, "width_multiplier": float, "dropout": float,
+                         "batchnorm": bool, "embedding_dim": int})
+    noise = _typed(_section(train["noise"], "train.noise", {"mode", "snr_db"}), "train.noise",
+                   {"snr_db": float})
+    loss = _typed(_section(top["loss"], "loss", {"w_ce", "w_ce_pair", "w_contrastive",
+                                                 "w_triplet", "margin"}),
+                  "loss", dict.fromkeys(("w_ce", "w_ce_pair", "w_contrastive", "w_triplet",
+                                         "margin"), float))
     return Params(
         datasets=datasets,
         protocol=_choice(data["protocol"], "data.protocol", PROTOCOLS),
@@ -172,8 +203,19 @@ def parse_params(raw: dict[str, Any]) -> Params:
     )
 
 
+class _Yaml12FloatLoader(yaml.SafeLoader):
+    """PyYAML (YAML 1.1) reads `5e-4` as a string, but DVC writes `-S train.learning_rate=5e-4`
+    into params.yaml exactly so; this loader reads it as the float it is."""
+
+
+_Yaml12FloatLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_params(path: Path = Path("params.yaml")) -> Params:
     """Read and validate params.yaml."""
     with open(path) as handle:
-        raw = yaml.safe_load(handle)
+        raw = yaml.load(handle, Loader=_Yaml12FloatLoader)
     return parse_params(raw)

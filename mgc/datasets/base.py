@@ -45,7 +45,8 @@ class Dataset(ABC):
 
     @abstractmethod
     def list_tracks(self, raw_dir: Path) -> pd.DataFrame:
-        """Catalogue the unpacked tree: track_id, path (relative), label, artist_id, official_split."""
+        """Catalogue the unpacked tree: track_id, path (relative), label, artist_id,
+        official_split."""
 
     @abstractmethod
     def standard_split(self, tracks: pd.DataFrame, raw_dir: Path) -> pd.Series:

@@ -160,7 +160,7 @@ def render_clip(genre: str, seconds: float, sample_rate: int, seed: int) -> np.n
     drums_track = np.zeros(n)
     melody_track = np.zeros(n)
     sounds = _drum_sounds(sample_rate, rng)
-    patterns = {name: _mutate(_steps(p), rng, 0.08) for name, p in zip(sounds, drums)}
+    patterns = {name: _mutate(_steps(p), rng, 0.08) for name, p in zip(sounds, drums, strict=True)}
     gains = {"kick": rng.uniform(0.6, 1.0), "snare": rng.uniform(0.3, 0.7),
              "hat": rng.uniform(0.1, 0.4)}
     n_steps = int(seconds / step_s) + 1
@@ -284,11 +284,11 @@ def render_gtzan_archive(dest_dir: Path, clips_per_genre: int, clip_seconds: flo
                                 stereo=False,
                                 corrupt=genre == "jazz" and clip_index < corrupt_tracks))
     with tarfile.open(archive_path, "w:gz", compresslevel=1) as archive:
-        for name, payload in zip(names, _render_all(jobs)):
+        for name, payload in zip(names, _render_all(jobs), strict=True):
             _add_bytes_to_tar(archive, f"genres/{name}.au", payload)
         split = _stratified_official_split(labels, rng)
         for part, list_name in (("training", "train"), ("validation", "valid"), ("test", "test")):
-            lines = [f"{name}.wav" for name, s in zip(names, split) if s == part]
+            lines = [f"{name}.wav" for name, s in zip(names, split, strict=True) if s == part]
             _add_bytes_to_tar(archive, f"split_lists/{list_name}_filtered.txt",
                               ("\n".join(lines) + "\n").encode())
     return archive_path
@@ -317,11 +317,11 @@ def render_fma_archives(dest_dir: Path, clips_per_genre: int, clip_seconds: floa
     jobs = [ClipJob(FMA_GENRES[genre_top], clip_seconds, FMA_RATE_HZ,
                     seed * 1_000_003 + 500_000 + track_id, "MP3", stereo=True,
                     corrupt=genre_top == "Rock" and order % clips_per_genre < corrupt_tracks)
-            for order, (track_id, genre_top) in enumerate(zip(track_ids, labels))]
+            for order, (track_id, genre_top) in enumerate(zip(track_ids, labels, strict=True))]
     small_zip = dest_dir / "fma_small.zip"
     with zipfile.ZipFile(small_zip, "w", compression=zipfile.ZIP_STORED) as archive:
         for order, (payload, track_id, genre_top, split) in enumerate(
-                zip(_render_all(jobs), track_ids, labels, official)):
+                zip(_render_all(jobs), track_ids, labels, official, strict=True)):
             tid = f"{track_id:06d}"
             archive.writestr(f"fma_small/{tid[:3]}/{tid}.mp3", payload)
             rows.append({("artist", "id"): 1000 + order // 3, ("set", "split"): split,

@@ -1,0 +1,76 @@
+"""mgc.evaluate: scores checked by hand and against scikit-learn; summaries over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+
+from mgc.evaluate import classification_scores, confusion_rows, summarise_over_seeds
+
+CLASSES = ["a", "b", "c", "d"]
+Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
+# argmax per row: 0, 1, 1, 1, 2, 3; second choice: 1, 2, 2, 3, 0, 2
+PROBA = np.array([
+    [0.6, 0.3, 0.05, 0.05],
+    [0.05, 0.6, 0.3, 0.05],
+    [0.05, 0.6, 0.3, 0.05],
+    [0.05, 0.6, 0.05, 0.3],
+    [0.3, 0.05, 0.6, 0.05],
+    [0.05, 0.05, 0.3, 0.6],
+])
+
+
+def test_scores_of_a_hand_made_case() -> None:
+    scores = classification_scores(Y_TRUE, PROBA, CLASSES)
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    # a: P 1, R 1/2; b: P 2/3, R 1; c: P 1, R 1/2. d never occurs, so it is left out.
+    assert scores["per_class_f1"] == pytest.approx({"a": 2 / 3, "b": 0.8, "c": 2 / 3})
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 2 / 3) / 3)
+    # the true label is among the top two in every row but the second
+    assert scores["top2"] == pytest.approx(5 / 6)
+
+
+def test_scores_agree_with_sklearn_on_random_predictions() -> None:
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 5, size=200)
+    proba = rng.dirichlet(np.ones(6), size=200)
+    names = [f"g{i}" for i in range(6)]
+    scores = classification_scores(y_true, proba, names)
+    y_pred = proba.argmax(axis=1)
+    present = np.arange(5)
+    assert scores["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert scores["macro_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=present, average="macro"))
+    assert scores["top2"] == pytest.approx(
+        top_k_accuracy_score(y_true, proba, k=2, labels=np.arange(6)))
+    top2_by_hand = np.mean([t in np.argsort(p)[-2:] for t, p in zip(y_true, proba, strict=True)])
+    assert scores["top2"] == pytest.approx(top2_by_hand)
+    assert set(scores["per_class_f1"]) == {f"g{i}" for i in range(5)}
+
+
+def test_empty_test_set_is_rejected() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        classification_scores(np.array([], dtype=int), np.zeros((0, 4)), CLASSES)
+
+
+def test_summary_is_mean_and_population_std() -> None:
+    runs = [
+        {"accuracy": acc, "macro_f1": acc / 2, "top2": 1.0, "per_class_f1": {"a": acc, "b": 0.0}}
+        for acc in (0.5, 0.7, 0.9)
+    ]
+    summary = summarise_over_seeds(runs)
+    assert summary["accuracy"]["mean"] == pytest.approx(0.7)
+    assert summary["accuracy"]["std"] == pytest.approx(np.sqrt(0.08 / 3))
+    assert summary["macro_f1"]["mean"] == pytest.approx(0.35)
+    assert summary["top2"] == pytest.approx({"mean": 1.0, "std": 0.0})
+    assert summary["per_class_f1"] == pytest.approx({"a": 0.7, "b": 0.0})
+    with pytest.raises(ValueError):
+        summarise_over_seeds([])
+
+
+def test_confusion_rows_name_actual_and_predicted() -> None:
+    rows = confusion_rows(Y_TRUE, PROBA.argmax(axis=1), CLASSES)
+    assert len(rows) == len(Y_TRUE)
+    assert rows[1] == {"actual": "a", "predicted": "b"}
+    assert rows[5] == {"actual": "c", "predicted": "d"}

@@ -1,0 +1,119 @@
+"""mgc.model: the architecture knobs, config validation, heads, standardisation buffers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mgc.model import ClassifierConfig, GenreClassifier
+
+
+def _linear_widths(model: GenreClassifier) -> list[int]:
+    return [layer.out_features for layer in model.trunk if isinstance(layer, nn.Linear)]
+
+
+@pytest.mark.parametrize(
+    ("hidden_layers", "width_multiplier", "expected"),
+    [
+        (4, 1.0, [256, 128, 64, 32]),
+        (1, 1.0, [256]),
+        (2, 0.5, [128, 64]),
+        (3, 1.5, [384, 192, 96]),
+        (4, 2.0, [512, 256, 128, 64]),
+    ],
+)
+def test_trunk_widths(hidden_layers: int, width_multiplier: float, expected: list[int]) -> None:
+    config = ClassifierConfig(hidden_layers=hidden_layers, width_multiplier=width_multiplier)
+    model = GenreClassifier(40, 10, config)
+    assert list(config.widths) == expected
+    assert _linear_widths(model) == expected
+    assert model.head.in_features == expected[-1] and model.head.out_features == 10
+
+
+def test_paper_block_is_linear_bn_activation_dropout() -> None:
+    config = ClassifierConfig(hidden_layers=1, dropout=0.25, activation="swish")
+    kinds = [type(layer) for layer in GenreClassifier(8, 3, config).trunk]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.SiLU, nn.Dropout]
+    no_bn = GenreClassifier(8, 3, ClassifierConfig(hidden_layers=2, batchnorm=False))
+    assert not any(isinstance(layer, nn.BatchNorm1d) for layer in no_bn.trunk)
+    dropouts = [layer.p for layer in GenreClassifier(8, 3, config).trunk
+                if isinstance(layer, nn.Dropout)]
+    assert dropouts == [0.25]
+
+
+def test_linear_probe_is_one_layer_on_the_input() -> None:
+    model = GenreClassifier(40, 10, ClassifierConfig(kind="linear"))
+    assert len(model.trunk) == 0
+    assert (model.head.in_features, model.head.out_features) == (40, 10)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("kind", "svm", r"train\.classifier\.kind='svm'.*dnn, linear"),
+        ("hidden_layers", 5, r"train\.classifier\.hidden_layers=5.*between 1 and 4"),
+        ("hidden_layers", 0, r"train\.classifier\.hidden_layers=0"),
+        ("width_multiplier", 0.0, r"train\.classifier\.width_multiplier=0\.0"),
+        ("dropout", 1.5, r"train\.classifier\.dropout=1\.5.*\[0, 1\)"),
+        ("dropout", -0.1, r"train\.classifier\.dropout=-0\.1"),
+        ("activation", "tanh", r"train\.classifier\.activation='tanh'.*relu, leaky_relu, elu"),
+        ("embedding_dim", 1, r"train\.classifier\.embedding_dim=1"),
+    ],
+)
+def test_config_errors_name_the_key(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ClassifierConfig(**{field: value})
+
+
+def test_heads_exist_only_when_asked() -> None:
+    config = ClassifierConfig(hidden_layers=2, embedding_dim=16)
+    plain = GenreClassifier(12, 5, config)
+    assert plain.embedding is None and plain.pair_head is None
+    output = plain(torch.randn(4, 12))
+    assert output.logits.shape == (4, 5)
+    assert output.embedding is None and output.pair_logits is None
+
+    full = GenreClassifier(12, 5, config, metric_head=True, pair_head=True)
+    assert (full.embedding.in_features, full.embedding.out_features) == (128, 16)
+    assert full.head.in_features == 16 and full.pair_head.in_features == 16
+    full.eval()
+    output = full(torch.randn(4, 12))
+    assert output.embedding.shape == (4, 16)
+    assert output.pair_logits.shape == (4, 5)
+    assert {"embedding.weight", "pair_head.weight", "head.weight"} <= set(full.state_dict())
+
+
+def test_standardisation_lives_in_the_state_dict() -> None:
+    rng = np.random.default_rng(0)
+    mean, scale = rng.normal(size=6), np.array([1.0, 2.0, 0.0, 0.5, 3.0, 1.0])
+    model = GenreClassifier(6, 3, ClassifierConfig(hidden_layers=1))
+    model.set_standardisation(mean, scale)
+    state = model.state_dict()
+    torch.testing.assert_close(state["input_mean"], torch.tensor(mean, dtype=torch.float32))
+    expected_scale = torch.tensor([1.0, 2.0, 1.0, 0.5, 3.0, 1.0])
+    torch.testing.assert_close(state["input_scale"], expected_scale)
+
+    clone = GenreClassifier(6, 3, ClassifierConfig(hidden_layers=1))
+    clone.load_state_dict(state)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(clone.standardise(x), (x - state["input_mean"]) / expected_scale)
+
+
+def test_forward_is_standardise_then_network() -> None:
+    model = GenreClassifier(6, 3, ClassifierConfig(hidden_layers=2)).eval()
+    model.set_standardisation(np.full(6, 2.0), np.full(6, 4.0))
+    x = torch.randn(3, 6)
+    torch.testing.assert_close(model(x).logits, model.forward_standardised((x - 2) / 4).logits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_proba_gives_distributions(dtype: type) -> None:
+    model = GenreClassifier(6, 4, ClassifierConfig(hidden_layers=2))
+    x = np.random.default_rng(1).normal(size=(7, 6)).astype(dtype)
+    proba = model.predict_proba(x, batch_size=3)
+    assert proba.shape == (7, 4) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(proba, model.predict_proba(x, batch_size=100), rtol=1e-6)
+    assert model.predict_proba(x[:0]).shape == (0, 4)
