@@ -22,7 +22,7 @@ def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
 
     GTZAN was stratified by genre and FMA was not; `stratified` chooses. The validation part
     (for early stopping, which the authors did by CV on train) is `val_fraction` of train,
-    stratified so every genre is seen.
+    stratified so every genre is seen, and so at least one track per genre on small corpora.
     """
     ordered = tracks.sort_values("track_id", kind="stable")
     ids = ordered["track_id"].to_numpy()
@@ -31,8 +31,9 @@ def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
         ids, labels, test_size=test_fraction, random_state=seed,
         stratify=labels if stratified else None,
     )
+    n_val = max(round(val_fraction * len(train_ids)), len(set(train_labels)))
     _, val_ids = train_test_split(
-        train_ids, test_size=val_fraction, random_state=seed, stratify=train_labels,
+        train_ids, test_size=n_val, random_state=seed, stratify=train_labels,
     )
     split = pd.Series("train", index=ids, dtype=object)
     split[val_ids] = "val"

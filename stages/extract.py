@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     extractor = extractors.load(args.model, **settings.options)
     n_samples = clip_samples(settings.clip, dataset.nominal_clip_seconds, extractor.sample_rate)
     metadata = {**extractor.describe(), "clip": settings.clip, "clip_samples": n_samples,
-                "dataset": args.dataset, "mgc_version": __version__}
+                "dataset": args.dataset, "source": params.sources[args.dataset],
+                "mgc_version": __version__}
     out_path = Path("data/embeddings") / args.model / f"{args.dataset}.parquet"
     report = extract_embeddings(tracks, Path("data/raw") / args.dataset, extractor, out_path,
                                 n_samples=n_samples, metadata=metadata,

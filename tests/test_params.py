@@ -1,0 +1,187 @@
+"""stages.params: the repository's params.yaml parses; every bad value names its key and options."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stages.params import ParamsError, load_params, parse_params
+
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    return yaml.safe_load(REPO_PARAMS.read_text())
+
+
+def _node(mapping: dict[str, Any], dotted: str) -> dict[str, Any]:
+    for key in dotted.split(".") if dotted else []:
+        mapping = mapping[key]
+    return mapping
+
+
+def _with(raw: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """A copy of `raw` with `dotted` set to `value` (as `dvc exp run -S dotted=value` would)."""
+    changed = copy.deepcopy(raw)
+    parent, _, last = dotted.rpartition(".")
+    _node(changed, parent)[last] = value
+    return changed
+
+
+def _without(raw: dict[str, Any], dotted: str) -> dict[str, Any]:
+    changed = copy.deepcopy(raw)
+    parent, _, last = dotted.rpartition(".")
+    del _node(changed, parent)[last]
+    return changed
+
+
+def test_repository_params_parse(raw: dict[str, Any]) -> None:
+    params = load_params(REPO_PARAMS)
+    assert params.datasets == tuple(raw["data"]["datasets"])
+    assert params.protocol == raw["data"]["protocol"]
+    assert params.split_seed == raw["data"]["seed"]
+    assert params.models == tuple(raw["embed"]["models"])
+    for model in params.models:
+        assert params.embed[model].clip == raw["embed"][model]["clip"]
+        assert params.embed[model].batch_size == raw["embed"][model]["batch_size"]
+    assert set(params.sources) == set(params.datasets)
+    assert params.train_sets == tuple(raw["train"]["sets"])
+    assert params.seeds == tuple(raw["train"]["seeds"])
+    assert params.classifier.hidden_layers == raw["train"]["classifier"]["hidden_layers"]
+    assert params.classifier.dropout == raw["train"]["classifier"]["dropout"]
+    assert params.training.epochs == raw["train"]["epochs"]
+    assert params.training.noise.snr_db == raw["train"]["noise"]["snr_db"]
+    assert params.loss.w_ce == raw["loss"]["w_ce"]
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "names"),
+    [
+        ("data.protocol", "random", ["data.protocol", "paper", "standard", "kfold"]),
+        ("data.datasets", ["synth_gtzan", "gtzan2"],
+         ["data.datasets", "gtzan2", "fma_small", "gtzan", "synth_fma", "synth_gtzan"]),
+        ("data.datasets", [], ["data.datasets"]),
+        ("data.test_fraction", 0.9, ["data.test_fraction", "0.5"]),
+        ("data.seed", "forty-two", ["data.seed"]),
+        ("embed.models", ["mfcc", "wav2vec"], ["embed.models", "wav2vec", "mfcc"]),
+        ("embed.mfcc.clip", "middle", ["embed.mfcc.clip", "full", "first_10s"]),
+        ("embed.mfcc.batch_size", 0, ["embed.mfcc.batch_size"]),
+        ("merge.strategy", "union", ["merge.strategy", "disjoint", "canonical"]),
+        ("train.classifiers", ["dnn", "svm"], ["train.classifiers", "svm", "dnn", "linear"]),
+        ("train.seeds", [0, 1.5], ["train.seeds"]),
+        ("train.classifier.dropout", 1.5, ["train.classifier.dropout", "[0, 1)"]),
+        ("train.classifier.activation", "tanh",
+         ["train.classifier.activation", "relu", "leaky_relu", "elu", "swish"]),
+        ("train.classifier.hidden_layers", 6, ["train.classifier.hidden_layers", "1 and 4"]),
+        ("train.noise.mode", "sometimes", ["train.noise.mode", "off", "once", "every_epoch"]),
+        ("train.epochs", 0, ["train.epochs"]),
+        ("train.learning_rate", -1.0, ["train.learning_rate", "> 0"]),
+        ("loss.w_ce", -0.5, ["loss.w_ce"]),
+        ("loss.w_contrastive", -1.0, ["loss.w_contrastive"]),
+    ],
+)
+def test_bad_value_names_key_and_allowed_values(raw: dict[str, Any], dotted: str, value: Any,
+                                                names: list[str]) -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(_with(raw, dotted, value))
+    for name in names:
+        assert name in str(caught.value), f"{name!r} not in {caught.value}"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("train.epochs", 2.5),
+        ("train.epochs", "ten"),
+        ("train.batch_size", "64"),
+        ("train.learning_rate", "fast"),
+        ("train.patience", True),
+        ("train.classifier.hidden_layers", 2.5),
+        ("train.classifier.dropout", "0.3"),
+        ("train.classifier.width_multiplier", None),
+        ("train.classifier.batchnorm", "yes"),
+        ("train.noise.snr_db", "loud"),
+        ("loss.margin", "one"),
+        ("loss.w_ce", None),
+    ],
+)
+def test_wrongly_typed_value_names_its_key(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """`-S train.epochs=2.5` must fail here, not as a TypeError an hour into training."""
+    with pytest.raises(ParamsError, match=rf"{dotted.replace('.', '[.]')}="):
+        parse_params(_with(raw, dotted, value))
+
+
+@pytest.mark.parametrize("dotted", ["data.shuffle", "train.classifier.depth", "loss.w_focal",
+                                    "train.noise.std"])
+def test_unknown_key_is_named_with_the_allowed_keys(raw: dict[str, Any], dotted: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(_with(raw, dotted, 1))
+    assert dotted in str(caught.value)
+    for key in _node(raw, dotted.rpartition(".")[0]):
+        assert key in str(caught.value)
+
+
+def test_unknown_top_level_section(raw: dict[str, Any]) -> None:
+    with pytest.raises(ParamsError, match=r"plots.*allowed: data, embed, loss, merge, train"):
+        parse_params({**raw, "plots": {}})
+
+
+def test_missing_key_is_named(raw: dict[str, Any]) -> None:
+    with pytest.raises(ParamsError, match=r"train\.noise.*snr_db"):
+        parse_params(_without(raw, "train.noise.snr_db"))
+
+
+def test_train_set_must_be_a_configured_dataset(raw: dict[str, Any]) -> None:
+    changed = _with(raw, "data.datasets", ["synth_gtzan"])
+    changed["train"]["sets"] = ["synth_gtzan", "synth_fma", "joint"]
+    with pytest.raises(ParamsError) as caught:
+        parse_params(changed)
+    message = str(caught.value)
+    assert "train.sets" in message and "'synth_fma'" in message
+    assert "synth_gtzan" in message and "joint" in message
+
+
+def test_sources_for_unknown_dataset(raw: dict[str, Any]) -> None:
+    with pytest.raises(ParamsError, match=r"data\.sources.*'gtzan3'"):
+        parse_params(_with(raw, "data.sources.gtzan3", {"archive": None}))
+
+
+def test_model_without_settings_block(raw: dict[str, Any]) -> None:
+    changed = copy.deepcopy(raw)
+    del changed["embed"]["mfcc"]
+    with pytest.raises(ParamsError, match=r"embed\.mfcc"):
+        parse_params(changed)
+
+
+def test_overrides_reach_the_typed_objects(raw: dict[str, Any]) -> None:
+    changed = _with(raw, "loss.w_contrastive", 0.3)
+    changed = _with(changed, "train.noise.mode", "every_epoch")
+    changed = _with(changed, "train.classifier.width_multiplier", 1.5)
+    params = parse_params(changed)
+    assert params.loss.w_contrastive == 0.3
+    assert params.training.noise.mode == "every_epoch"
+    assert params.classifier.widths == (384, 192, 96, 48)
+
+
+def test_exponent_floats_read_as_dvc_writes_them(raw: dict[str, Any], tmp_path: Path) -> None:
+    """`dvc exp run -S train.learning_rate=5e-4` leaves `learning_rate: 5e-4` in params.yaml."""
+    text = yaml.safe_dump(raw, sort_keys=False)
+    assert "learning_rate: 0.0005" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("learning_rate: 0.0005", "learning_rate: 5e-4")
+                    .replace("snr_db: 20.0", "snr_db: 1.5E+1"))
+    params = load_params(path)
+    assert params.training.learning_rate == 5e-4
+    assert params.training.noise.snr_db == 15.0
+
+
+def test_integral_floats_become_integers(raw: dict[str, Any]) -> None:
+    params = parse_params(_with(_with(raw, "train.epochs", 20.0), "train.classifier.hidden_layers",
+                                2.0))
+    assert params.training.epochs == 20 and isinstance(params.training.epochs, int)
+    assert params.classifier.widths == (256, 128)

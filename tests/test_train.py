@@ -1,0 +1,149 @@
+"""mgc.train: it learns, it augments only the training data, it is deterministic, it stops early."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mgc import train as train_module
+from mgc.losses import LossWeights
+from mgc.model import ClassifierConfig
+from mgc.train import NoiseConfig, TrainConfig, add_noise, train_classifier
+
+SMALL = ClassifierConfig(hidden_layers=2, width_multiplier=0.25, dropout=0.1)
+
+
+def _blobs(n_per_class: int, n_classes: int = 4, dim: int = 16, spread: float = 1.0,
+           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters around well separated centres, far from zero mean and unit scale."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(n_classes, dim))
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    x = centres[y] + spread * rng.normal(size=(len(y), dim))
+    return (50.0 + 10.0 * x).astype(np.float32), y
+
+
+def _val_loss(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        logits = model(torch.as_tensor(x)).logits
+    return float(nn.functional.cross_entropy(logits, torch.as_tensor(y)))
+
+
+def test_learns_a_separable_problem() -> None:
+    x_train, y_train = _blobs(60, seed=0)
+    x_val, y_val = _blobs(15, seed=0)
+    x_test, y_test = _blobs(50, seed=0)
+    rng = np.random.default_rng(1)
+    x_val = x_val + rng.normal(scale=10.0, size=x_val.shape).astype(np.float32)
+    x_test = x_test + rng.normal(scale=10.0, size=x_test.shape).astype(np.float32)
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(),
+                               TrainConfig(epochs=25, batch_size=32, learning_rate=3e-3,
+                                           patience=25), seed=0)
+    accuracy = (trained.model.predict_proba(x_test).argmax(axis=1) == y_test).mean()
+    assert accuracy > 0.9
+    assert trained.history[-1]["train_loss"] < trained.history[0]["train_loss"]
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_add_noise_reaches_the_target_snr_per_vector(snr_db: float) -> None:
+    generator = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.01, 1.0, 30.0]).repeat_interleave(400)[:, None]
+    z = torch.randn(1200, 512, generator=generator) * scales
+    noise = add_noise(z, snr_db, generator) - z
+    for group in range(3):
+        rows = slice(400 * group, 400 * (group + 1))
+        measured = 10 * torch.log10(z[rows].pow(2).sum() / noise[rows].pow(2).sum())
+        assert abs(float(measured) - snr_db) < 0.5
+    assert abs(float(noise.mean())) < 0.05
+
+
+def _recording_add_noise(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    real = train_module.add_noise
+
+    def spy(z: torch.Tensor, snr_db: float, generator: torch.Generator) -> torch.Tensor:
+        seen.append(z.clone())
+        return real(z, snr_db, generator)
+
+    monkeypatch.setattr(train_module, "add_noise", spy)
+    return seen
+
+
+@pytest.mark.parametrize(("mode", "calls"), [("off", 0), ("once", 1), ("every_epoch", 4)])
+def test_noise_touches_only_standardised_training_data(monkeypatch: pytest.MonkeyPatch,
+                                                       mode: str, calls: int) -> None:
+    seen = _recording_add_noise(monkeypatch)
+    x_train, y_train = _blobs(20, seed=2)
+    x_val, y_val = _blobs(5, seed=3)
+    config = TrainConfig(epochs=4, batch_size=16, patience=10, noise=NoiseConfig(mode, 10.0))
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(), config,
+                               seed=0)
+    assert len(seen) == calls
+    standardised = (x_train - x_train.mean(axis=0)) / x_train.std(axis=0)
+    for z in seen:
+        np.testing.assert_allclose(z.numpy(), standardised, rtol=1e-4, atol=1e-4)
+    best = trained.history[trained.best_epoch - 1]
+    assert _val_loss(trained.model, x_val, y_val) == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_same_seed_gives_identical_weights() -> None:
+    x_train, y_train = _blobs(20, seed=4)
+    x_val, y_val = _blobs(5, seed=5)
+    config = TrainConfig(epochs=5, batch_size=16, patience=10, noise=NoiseConfig("every_epoch"))
+
+    def state(seed: int) -> dict[str, torch.Tensor]:
+        return train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(), config,
+                                seed=seed).model.state_dict()
+
+    first, again, other = state(0), state(0), state(1)
+    assert first.keys() == again.keys()
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+    assert not all(torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    """Random labels: validation loss bottoms out early, then rises as the net memorises."""
+    rng = np.random.default_rng(6)
+    x_train = rng.normal(size=(64, 16)).astype(np.float32)
+    y_train = rng.integers(0, 4, size=64)
+    x_val = rng.normal(size=(64, 16)).astype(np.float32)
+    y_val = rng.integers(0, 4, size=64)
+    config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=3,
+                         noise=NoiseConfig("off"))
+    wide = ClassifierConfig(hidden_layers=2, dropout=0.0)
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, wide, LossWeights(), config,
+                               seed=0)
+    val_losses = [epoch["val_loss"] for epoch in trained.history]
+    assert len(val_losses) < 200, "should have stopped early"
+    assert len(val_losses) == trained.best_epoch + config.patience
+    assert trained.best_epoch == int(np.argmin(val_losses)) + 1
+    assert val_losses[-1] > min(val_losses)
+    assert not trained.model.training
+    assert _val_loss(trained.model, x_val, y_val) == pytest.approx(min(val_losses), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"epochs": 0}, r"train\.epochs=0"), ({"batch_size": -1}, r"train\.batch_size=-1"),
+     ({"learning_rate": 0.0}, r"train\.learning_rate=0\.0"),
+     ({"weight_decay": -1e-4}, r"train\.weight_decay")],
+)
+def test_train_config_errors_name_the_key(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_noise_config_errors_name_the_key() -> None:
+    with pytest.raises(ValueError, match=r"train\.noise\.mode='sometimes'.*off, once"):
+        NoiseConfig(mode="sometimes")
+    with pytest.raises(ValueError, match=r"train\.noise\.snr_db"):
+        NoiseConfig(snr_db=float("nan"))
+
+
+def test_too_little_data_is_refused() -> None:
+    x, y = _blobs(1, n_classes=1)
+    with pytest.raises(ValueError, match="at least 2 training"):
+        train_classifier(x, y, x, y, 1, SMALL, LossWeights(), TrainConfig(), seed=0)
