@@ -59,9 +59,10 @@ def markdown_table(rows: pd.DataFrame) -> str:
 
 
 def plot_accuracy(rows: pd.DataFrame, path: Path) -> None:
-    """Bar chart: own-test-split accuracy per train set and extractor, DNN vs linear probe."""
-    own = rows[rows["matched_by"] == "own"]
-    own = own[own["test_set"] == own["train_set"]].copy()
+    """Bar chart: own-test-split accuracy per train set and extractor, DNN vs linear probe
+    (a joint model on all datasets' test tracks together)."""
+    own = rows[(rows["test_set"] == rows["train_set"])
+               | ((rows["train_set"] == "joint") & (rows["test_set"] == "all"))].copy()
     own["run"] = own["train_set"] + "\n" + own["model"]
     pivot = own.pivot_table(index="run", columns="classifier", values="accuracy")
     errors = own.pivot_table(index="run", columns="classifier", values="accuracy_std")
