@@ -1,0 +1,392 @@
+"""mgc.losses: hand-computed loss values, margins, safe gradients, miner invariants, weighting.
+
+The hand values use 2-d points at distances of the 3-4-5 triangle, so each expected number
+is written out as arithmetic next to the assertion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from mgc.losses import (
+    LossWeights,
+    contrastive_loss,
+    mine_pairs,
+    mine_triplets,
+    multitask_loss,
+    triplet_loss,
+)
+
+ORIGIN = [0.0, 0.0]
+FAR = [3.0, 4.0]  # distance 5 from ORIGIN
+
+label_batches = st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=24)
+
+
+def _tensor(rows: list[list[float]], grad: bool = False) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float64, requires_grad=grad)
+
+
+# --- contrastive -------------------------------------------------------------------------
+
+
+def test_contrastive_matches_hand_computation() -> None:
+    emb_a = _tensor([ORIGIN, ORIGIN, ORIGIN, [1.0, 1.0]])
+    emb_b = _tensor([FAR, FAR, [6.0, 8.0], [1.0, 1.0]])
+    same = torch.tensor([True, False, False, False])
+    # similar d=5: 5^2 = 25; dissimilar d=5, m=6: (6-5)^2 = 1; dissimilar d=10 >= m: 0;
+    # dissimilar d=0: (6-0)^2 = 36.
+    expected = (25 + 1 + 0 + 36) / 4
+    assert float(contrastive_loss(emb_a, emb_b, same, margin=6.0)) == pytest.approx(expected)
+
+
+def test_contrastive_gradient_matches_hand_derivation() -> None:
+    emb_a = _tensor([ORIGIN, ORIGIN], grad=True)
+    emb_b = _tensor([FAR, FAR])
+    contrastive_loss(emb_a, emb_b, torch.tensor([True, False]), margin=6.0).backward()
+    # d/da d^2 = 2(a-b) = (-6, -8); d/da (m-d)^2 = -2(m-d)(a-b)/d = -2*1*(-3,-4)/5;
+    # both divided by the 2 pairs of the mean.
+    expected = torch.tensor([[-6.0, -8.0], [6 / 5, 8 / 5]], dtype=torch.float64) / 2
+    torch.testing.assert_close(emb_a.grad, expected)
+
+
+@pytest.mark.parametrize(("margin", "expected"), [(4.0, 0.0), (5.0, 0.0), (5.5, 0.25),
+                                                  (7.0, 4.0)])
+def test_contrastive_margin_only_pushes_dissimilar_pairs_closer_than_it(
+        margin: float, expected: float) -> None:
+    emb_a = _tensor([ORIGIN], grad=True)
+    loss = contrastive_loss(emb_a, _tensor([FAR]), torch.tensor([False]), margin)
+    assert loss.item() == pytest.approx(expected)  # max(0, m - 5)^2
+    loss.backward()
+    assert bool(torch.all(emb_a.grad == 0)) == (margin <= 5.0)
+
+
+def test_contrastive_at_zero_distance_has_finite_gradients() -> None:
+    points = _tensor([[1.0, 2.0], [1.0, 2.0]], grad=True)
+    loss = contrastive_loss(points[:1], points[1:2], torch.tensor([False]), margin=1.0)
+    loss = loss + contrastive_loss(points[:1], points[1:2], torch.tensor([True]), margin=1.0)
+    loss.backward()
+    assert loss.item() == pytest.approx(1.0)  # (1 - 0)^2 + 0^2
+    assert torch.isfinite(points.grad).all()
+
+
+def test_contrastive_gradcheck_away_from_kinks() -> None:
+    generator = torch.Generator().manual_seed(0)
+    emb_a = torch.randn(6, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    emb_b = torch.randn(6, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    same = torch.tensor([True, False, True, False, False, True])
+    assert torch.autograd.gradcheck(lambda a, b: contrastive_loss(a, b, same, 10.0),
+                                    (emb_a, emb_b))
+
+
+# --- triplet -----------------------------------------------------------------------------
+
+
+def test_triplet_matches_hand_computation() -> None:
+    anchor = _tensor([ORIGIN, ORIGIN, ORIGIN])
+    positive = _tensor([FAR, [0.0, 1.0], [6.0, 8.0]])
+    negative = _tensor([[0.0, 6.0], [6.0, 8.0], FAR])
+    # (d_ap, d_an) = (5, 6), (1, 10), (10, 5)
+    # m=1: max(0, 5-6+1)=0, max(0, 1-10+1)=0, max(0, 10-5+1)=6
+    assert float(triplet_loss(anchor, positive, negative, 1.0)) == pytest.approx((0 + 0 + 6) / 3)
+    # m=2: 1, 0, 7
+    assert float(triplet_loss(anchor, positive, negative, 2.0)) == pytest.approx((1 + 0 + 7) / 3)
+
+
+def test_triplet_matches_torch_reference() -> None:
+    generator = torch.Generator().manual_seed(1)
+    anchor, positive, negative = torch.randn(3, 64, 16, generator=generator)
+    for margin in (0.5, 1.0, 3.0):
+        reference = nn.functional.triplet_margin_loss(anchor, positive, negative, margin=margin)
+        # torch adds eps=1e-6 to every coordinate difference; our distance is exact.
+        torch.testing.assert_close(triplet_loss(anchor, positive, negative, margin), reference,
+                                   atol=1e-4, rtol=1e-5)
+
+
+def test_triplet_at_zero_distance_costs_the_margin_with_finite_gradients() -> None:
+    point = _tensor([[2.0, -1.0]], grad=True)
+    loss = triplet_loss(point, point * 1, point * 1, margin=0.7)
+    loss.backward()
+    assert loss.item() == pytest.approx(0.7)  # max(0, 0 - 0 + 0.7)
+    assert torch.isfinite(point.grad).all()
+
+
+@pytest.mark.parametrize("loss_fn", ["contrastive", "triplet"])
+def test_no_pairs_gives_a_zero_that_backpropagates(loss_fn: str) -> None:
+    embeddings = torch.randn(4, 3, requires_grad=True)
+    empty = torch.zeros(0, dtype=torch.long)
+    if loss_fn == "contrastive":
+        loss = contrastive_loss(embeddings[empty], embeddings[empty],
+                                torch.zeros(0, dtype=torch.bool), 1.0)
+    else:
+        loss = triplet_loss(embeddings[empty], embeddings[empty], embeddings[empty], 1.0)
+    assert loss.shape == () and loss.item() == 0.0 and loss.requires_grad
+    loss.backward()
+    assert torch.equal(embeddings.grad, torch.zeros(4, 3))
+
+
+def test_loss_shapes_are_checked() -> None:
+    with pytest.raises(ValueError, match="emb_b"):
+        contrastive_loss(torch.zeros(3, 2), torch.zeros(2, 2), torch.ones(3, dtype=torch.bool),
+                         1.0)
+    with pytest.raises(ValueError, match="same"):
+        contrastive_loss(torch.zeros(3, 2), torch.zeros(3, 2), torch.ones(3), 1.0)
+    with pytest.raises(ValueError, match="negative"):
+        triplet_loss(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 4), 1.0)
+
+
+# --- miners ------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=label_batches, seed=st.integers(min_value=0, max_value=2**31))
+def test_mined_pairs_are_valid_complete_and_balanced(labels: list[int], seed: int) -> None:
+    y = torch.tensor(labels)
+    pairs = mine_pairs(y, torch.Generator().manual_seed(seed))
+    anchors, others = pairs.anchor_idx.tolist(), pairs.other_idx.tolist()
+    assert len(anchors) == len(others) == len(pairs.same)
+    assert all(0 <= i < len(labels) for i in anchors + others)
+    assert all(a != o for a, o in zip(anchors, others, strict=True))
+    assert pairs.same.tolist() == [labels[a] == labels[o]
+                                   for a, o in zip(anchors, others, strict=True)]
+    counts = Counter(labels)
+    with_positive = [i for i, label in enumerate(labels) if counts[label] > 1]
+    with_negative = [i for i, label in enumerate(labels) if counts[label] < len(labels)]
+    positives = [a for a, s in zip(anchors, pairs.same.tolist(), strict=True) if s]
+    negatives = [a for a, s in zip(anchors, pairs.same.tolist(), strict=True) if not s]
+    assert sorted(positives) == with_positive  # one positive per anchor that has one
+    assert sorted(negatives) == with_negative  # one negative per anchor that has one
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=label_batches, seed=st.integers(min_value=0, max_value=2**31),
+       semi_hard=st.booleans())
+def test_mined_triplets_are_valid_and_cover_every_possible_anchor(
+        labels: list[int], seed: int, semi_hard: bool) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    embeddings = torch.randn(len(labels), 3, generator=generator) if semi_hard else None
+    triplets = mine_triplets(torch.tensor(labels), embeddings, generator)
+    counts = Counter(labels)
+    possible = [i for i, label in enumerate(labels) if 1 < counts[label] < len(labels)]
+    assert triplets.anchor_idx.tolist() == possible
+    for a, p, n in zip(triplets.anchor_idx.tolist(), triplets.positive_idx.tolist(),
+                       triplets.negative_idx.tolist(), strict=True):
+        assert 0 <= p < len(labels) and 0 <= n < len(labels)
+        assert p != a and labels[p] == labels[a]
+        assert labels[n] != labels[a]
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=st.lists(st.integers(min_value=0, max_value=2), min_size=2, max_size=16),
+       seed=st.integers(min_value=0, max_value=2**31))
+def test_semi_hard_negative_is_the_closest_beyond_the_positive(labels: list[int],
+                                                               seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    embeddings = torch.randn(len(labels), 2, generator=generator)
+    triplets = mine_triplets(torch.tensor(labels), embeddings, generator)
+    for a, p, n in zip(triplets.anchor_idx.tolist(), triplets.positive_idx.tolist(),
+                       triplets.negative_idx.tolist(), strict=True):
+        d = {j: float(torch.dist(embeddings[a], embeddings[j])) for j in range(len(labels))}
+        negatives = [j for j in d if labels[j] != labels[a]]
+        beyond = [j for j in negatives if d[j] > d[p]]
+        expected = (min(d[j] for j in beyond) if beyond else max(d[j] for j in negatives))
+        assert d[n] == pytest.approx(expected, abs=1e-6)
+
+
+def test_single_class_batch_has_no_negatives_and_no_triplets() -> None:
+    labels = torch.full((5,), 3)
+    pairs = mine_pairs(labels, torch.Generator().manual_seed(0))
+    assert len(pairs.same) == 5 and bool(pairs.same.all())
+    assert len(mine_triplets(labels, generator=torch.Generator().manual_seed(0)).anchor_idx) == 0
+
+
+def test_singleton_label_gets_a_negative_but_no_positive() -> None:
+    labels = torch.tensor([0, 0, 1, 2, 2])
+    pairs = mine_pairs(labels, torch.Generator().manual_seed(0))
+    partners_of_2 = pairs.same[pairs.anchor_idx == 2]
+    assert partners_of_2.tolist() == [False]
+    assert 2 not in mine_triplets(labels, generator=torch.Generator().manual_seed(0)
+                                  ).anchor_idx.tolist()
+
+
+def test_partners_are_drawn_uniformly_and_reproducibly() -> None:
+    labels = torch.tensor([0, 0, 0, 0, 1])
+    generator = torch.Generator().manual_seed(0)
+    draws = Counter()
+    for _ in range(3000):
+        pairs = mine_pairs(labels, generator)
+        draws[int(pairs.other_idx[0])] += 1  # anchor 0's positive, the first pair
+    assert set(draws) == {1, 2, 3}
+    assert all(abs(count / 3000 - 1 / 3) < 0.04 for count in draws.values())
+    first = mine_pairs(labels, torch.Generator().manual_seed(7))
+    again = mine_pairs(labels, torch.Generator().manual_seed(7))
+    assert torch.equal(first.other_idx, again.other_idx)
+
+
+@pytest.mark.parametrize("labels", [torch.zeros(0, dtype=torch.long), torch.zeros(2, 2),
+                                    torch.tensor([0.0, 1.0])])
+def test_miners_reject_bad_labels(labels: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match="labels"):
+        mine_pairs(labels)
+
+
+# --- LossWeights -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("w_ce", 0.0, "> 0"),
+        ("w_ce", -1.0, ">= 0"),
+        ("w_ce_pair", -0.1, ">= 0"),
+        ("w_contrastive", math.nan, "finite"),
+        ("w_triplet", math.inf, "finite"),
+        ("w_triplet", True, "number"),
+        ("margin", 0.0, "> 0"),
+        ("margin", "one", "number"),
+    ],
+)
+def test_loss_weights_validation_names_key_value_and_rule(key: str, value: object,
+                                                          allowed: str) -> None:
+    with pytest.raises(ValueError) as error:
+        LossWeights(**{key: value})
+    message = str(error.value)
+    assert f"loss.{key}={value!r}" in message and allowed in message
+
+
+def test_loss_weights_heads() -> None:
+    assert not LossWeights().uses_metric_loss and not LossWeights().uses_pair_ce
+    assert LossWeights(w_contrastive=0.3).uses_metric_loss
+    assert LossWeights(w_triplet=0.3).uses_metric_loss
+    assert LossWeights(w_ce_pair=0.3).uses_pair_ce and not LossWeights(
+        w_ce_pair=0.3).uses_metric_loss
+
+
+# --- multitask ---------------------------------------------------------------------------
+
+
+def _three_and_one() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Labels 0,0,0,1 with class 0 on one point and class 1 five away: every random draw
+    mines the same partner labels and distances. Pairs: anchors 0-2 get a class-0 positive
+    (d=0) and sample 3 as negative (d=5); anchor 3 gets a class-0 negative. Triplets: anchors
+    0-2, each (class-0 positive at d=0, sample 3 at d=5)."""
+    labels = torch.tensor([0, 0, 0, 1])
+    logits = torch.zeros(4, 2, requires_grad=True)
+    pair_logits = torch.tensor([[math.log(3.0), 0.0]] * 4, requires_grad=True)
+    embeddings = torch.tensor([ORIGIN, ORIGIN, ORIGIN, FAR], requires_grad=True)
+    return labels, logits, pair_logits, embeddings
+
+
+CE_CLASS_0 = math.log(4 / 3)  # pair logits (ln 3, 0): p(0) = 3/4
+CE_CLASS_1 = math.log(4)  # p(1) = 1/4
+
+
+@pytest.mark.parametrize(("w_contrastive", "w_triplet", "ce_pair"), [
+    (0.0, 0.0, (4 * CE_CLASS_0 + 3 * CE_CLASS_1) / 7),  # pair partners: 3+1 class 0, 3 class 1
+    (0.3, 0.0, (4 * CE_CLASS_0 + 3 * CE_CLASS_1) / 7),
+    (0.0, 0.1, (3 * CE_CLASS_0 + 3 * CE_CLASS_1) / 6),  # triplet positives and negatives
+    (0.3, 0.1, (7 * CE_CLASS_0 + 6 * CE_CLASS_1) / 13),  # both
+])
+def test_multitask_terms_match_hand_computation(w_contrastive: float, w_triplet: float,
+                                                ce_pair: float) -> None:
+    labels, logits, pair_logits, embeddings = _three_and_one()
+    weights = LossWeights(w_ce=0.7, w_ce_pair=0.2, w_contrastive=w_contrastive,
+                          w_triplet=w_triplet, margin=6.0)
+    terms = multitask_loss(logits, pair_logits, embeddings, labels, weights,
+                           torch.Generator().manual_seed(0))
+    ce = math.log(2)  # uniform logits over 2 classes
+    contrastive = (3 * 0**2 + 4 * (6 - 5) ** 2) / 7  # 3 positive pairs, 4 negative pairs
+    triplet = max(0, 0 - 5 + 6)
+    assert terms.ce == pytest.approx(ce)
+    assert terms.ce_pair == pytest.approx(ce_pair)
+    expected = 0.7 * ce + 0.2 * ce_pair
+    if w_contrastive:
+        assert terms.contrastive == pytest.approx(contrastive)
+        expected += w_contrastive * contrastive
+    if w_triplet:
+        assert terms.triplet == pytest.approx(triplet)
+        expected += w_triplet * triplet
+    assert terms.total.item() == pytest.approx(expected, rel=1e-6)
+    terms.total.backward()
+    for tensor in (logits, pair_logits) + ((embeddings,) if w_contrastive or w_triplet else ()):
+        assert tensor.grad is not None and torch.isfinite(tensor.grad).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(labels=st.lists(st.integers(min_value=0, max_value=3), min_size=2, max_size=20),
+       seed=st.integers(min_value=0, max_value=2**31),
+       w=st.tuples(*[st.sampled_from([0.0, 0.25, 1.0])] * 3))
+def test_multitask_total_is_the_weighted_sum_of_its_terms(
+        labels: list[int], seed: int, w: tuple[float, float, float]) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    batch = len(labels)
+    logits, pair_logits = torch.randn(2, batch, 4, generator=generator)
+    embeddings = torch.randn(batch, 3, generator=generator)
+    weights = LossWeights(w_ce=0.5, w_ce_pair=w[0], w_contrastive=w[1], w_triplet=w[2])
+    terms = multitask_loss(logits, pair_logits, embeddings, torch.tensor(labels), weights,
+                           generator)
+    parts = [(weights.w_ce, terms.ce), (weights.w_ce_pair, terms.ce_pair),
+             (weights.w_contrastive, terms.contrastive), (weights.w_triplet, terms.triplet)]
+    assert all((value is None) == (weight == 0) for weight, value in parts)
+    assert all(value is None or math.isfinite(value) for _, value in parts)
+    expected = sum(weight * value for weight, value in parts if value is not None)
+    assert terms.total.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_pair_ce_labels_are_those_of_the_partner_samples() -> None:
+    labels = torch.tensor([2, 0, 1, 1, 0, 2, 2, 1])
+    perfect = 30.0 * nn.functional.one_hot(labels, 3).float()
+    weights = LossWeights(w_ce_pair=1.0, w_contrastive=1.0, w_triplet=1.0)
+    terms = multitask_loss(torch.zeros(8, 3), perfect, torch.randn(8, 4), labels, weights,
+                           torch.Generator().manual_seed(0))
+    assert terms.ce_pair is not None and terms.ce_pair < 1e-9
+
+
+def test_zero_weight_terms_leave_gradients_untouched() -> None:
+    labels, logits, pair_logits, embeddings = _three_and_one()
+    terms = multitask_loss(logits, pair_logits, embeddings, labels,
+                           LossWeights(w_ce=0.7, margin=6.0), torch.Generator().manual_seed(0))
+    terms.total.backward()
+    assert terms.ce_pair is terms.contrastive is terms.triplet is None
+    assert pair_logits.grad is None and embeddings.grad is None
+    plain = logits.detach().clone().requires_grad_(True)
+    (0.7 * nn.functional.cross_entropy(plain, labels)).backward()
+    torch.testing.assert_close(logits.grad, plain.grad)
+
+
+def test_heads_may_be_missing_when_their_weight_is_zero() -> None:
+    labels = torch.tensor([0, 1, 1])
+    terms = multitask_loss(torch.randn(3, 2), None, None, labels, LossWeights())
+    assert terms.total.item() == pytest.approx(terms.ce)
+
+
+@pytest.mark.parametrize(("weights", "key"), [
+    (LossWeights(w_contrastive=0.3), "loss.w_contrastive=0.3"),
+    (LossWeights(w_triplet=0.5), "loss.w_triplet=0.5"),
+    (LossWeights(w_ce_pair=0.2), "loss.w_ce_pair=0.2"),
+])
+def test_a_missing_head_is_named_by_its_weight(weights: LossWeights, key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        multitask_loss(torch.randn(4, 2), None, None, torch.tensor([0, 0, 1, 1]), weights)
+
+
+def test_single_class_batch_multitask_is_finite_and_backpropagates() -> None:
+    labels = torch.zeros(6, dtype=torch.long)
+    logits = torch.randn(6, 3, requires_grad=True)
+    pair_logits = torch.randn(6, 3, requires_grad=True)
+    embeddings = torch.randn(6, 4, requires_grad=True)
+    weights = LossWeights(w_ce_pair=0.5, w_contrastive=0.5, w_triplet=0.5)
+    terms = multitask_loss(logits, pair_logits, embeddings, labels, weights,
+                           torch.Generator().manual_seed(0))
+    assert terms.triplet == 0.0  # no triplets in one class
+    assert math.isfinite(terms.total.item())
+    terms.total.backward()
+    for tensor in (logits, pair_logits, embeddings):
+        assert torch.isfinite(tensor.grad).all()
