@@ -9,6 +9,7 @@ leaves a half tree that a later stage would mistake for a whole one.
 
 from __future__ import annotations
 
+import glob
 import lzma
 import os
 import posixpath
@@ -68,6 +69,7 @@ def safe_extract(archive: Path, dest: Path, *, max_ratio: float = 200.0,
         extract = _extract_zip
     else:
         raise ArchiveError(f"{archive} is neither a zip nor a tar(.gz/.bz2/.xz) archive")
+    _remove_leftovers(dest)
     temp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}.partial"
     temp.mkdir()
     try:
@@ -195,6 +197,17 @@ def _counted(members: Iterable[_Member], total: int, archive: Path,
         for member in members:
             yield member
             bar.update(member.size if isinstance(member, tarfile.TarInfo) else member.file_size)
+
+
+def _remove_leftovers(dest: Path) -> None:
+    """Delete the temp trees that an unpack into `dest` killed mid-way left beside it.
+
+    Left in place, a hidden `.<dest>.<id>.partial` copy would be found by a dataset's file
+    listing (globs match hidden folders) and indexed as a second set of tracks.
+    """
+    for pattern in (f".{glob.escape(dest.name)}.*.partial", f".{glob.escape(dest.name)}.*.old"):
+        for leftover in dest.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _replace_dir(new: Path, dest: Path) -> None:

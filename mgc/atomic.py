@@ -7,6 +7,7 @@ previous file, if any, untouched.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Iterator
@@ -21,9 +22,15 @@ import pyarrow.parquet as pq
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path to write; on success it replaces `path`, on error it is removed."""
+    """Yield a temp path to write; on success it replaces `path`, on error it is removed.
+
+    A writer killed with SIGKILL cannot remove its temp file; the next write of the same
+    `path` deletes such leftovers (those whose process is gone), so a killed extraction
+    does not leave a second copy of a large file behind for good.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_writers_temps(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield temp
@@ -32,6 +39,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _remove_dead_writers_temps(path: Path) -> None:
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = temp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: Path, payload: Any) -> None:

@@ -34,16 +34,30 @@ class AudioInfo:
     channels: int
 
 
+_BLOCK_SAMPLES = 1 << 22  # 16 MiB of float32 per read, whatever the channel count
+
+
 def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode the whole file as float32 (frames, channels), or raise AudioError."""
+    """Decode the whole file as float32 (frames, channels), or raise AudioError.
+
+    The file is read in blocks until it ends rather than in one `soundfile.read`, which
+    allocates the frame count the header claims up front: one corrupt header field (an mp3
+    Xing frame count, say) would otherwise ask for hundreds of GiB and die of MemoryError.
+    """
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise AudioError(path, "empty", "file has zero bytes")
-        data, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(path) as handle:
+            sample_rate = handle.samplerate
+            block_frames = max(1, _BLOCK_SAMPLES // max(1, handle.channels))
+            blocks = []
+            while len(block := handle.read(block_frames, dtype="float32", always_2d=True)):
+                blocks.append(block)
+        data = np.concatenate(blocks) if blocks else np.empty((0, 1), np.float32)
     except AudioError:
         raise
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, OSError) as error:
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as error:
         raise AudioError(path, "unreadable", f"{type(error).__name__}: {error}") from error
     if data.shape[0] == 0:
         raise AudioError(path, "empty", "file decodes to zero samples")
@@ -70,12 +84,20 @@ def load_audio(path: Path | str, sample_rate_hz: int) -> np.ndarray:
     """Return the file as a float32 mono waveform at `sample_rate_hz`.
 
     Channels are averaged (what every reference model's loader does) and the rate is
-    converted with soxr's high-quality resampler.
+    converted with soxr's high-quality resampler. Float files can hold finite samples near
+    float32's limit that overflow when mixed or resampled, and a file shorter than one
+    sample at the target rate resamples to nothing: both are AudioErrors, so a caller never
+    gets a waveform it cannot use.
     """
-    data, source_rate = _decode(Path(path))
+    path = Path(path)
+    data, source_rate = _decode(path)
     mono = data.mean(axis=1, dtype=np.float32)
     if source_rate != sample_rate_hz:
         mono = soxr.resample(mono, source_rate, sample_rate_hz, quality="HQ").astype(np.float32)
+    if mono.size == 0:
+        raise AudioError(path, "empty", f"shorter than one sample at {sample_rate_hz} Hz")
+    if not np.isfinite(mono).all():
+        raise AudioError(path, "unreadable", "samples overflow float32 when mixed or resampled")
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

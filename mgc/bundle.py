@@ -39,9 +39,14 @@ class BundleInfo:
 
 
 def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
-    """Write the bundle into `directory`, each file atomically."""
-    with atomic_path(directory / STATE_FILE) as temp:
-        torch.save(model.state_dict(), temp)
+    """Write the bundle into `directory`, each file atomically.
+
+    torch.save is given an open file, not the temp path: given a path it names the zip's
+    inner folder after the file (`.classifier.pt.<pid>`), so every run's bytes would differ
+    and DVC would never see a retrained model as the same output.
+    """
+    with atomic_path(directory / STATE_FILE) as temp, open(temp, "wb") as handle:
+        torch.save(model.state_dict(), handle)
     write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **asdict(info)})
 
 

@@ -55,10 +55,10 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "patience"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"train.{key}={getattr(self, key)!r}: must be a positive integer")
-        if not self.learning_rate > 0:
-            raise ValueError(f"train.learning_rate={self.learning_rate!r}: must be > 0")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"train.weight_decay={self.weight_decay!r}: must be >= 0")
+        if not 0 < self.learning_rate < math.inf:
+            raise ValueError(f"train.learning_rate={self.learning_rate!r}: must be finite and > 0")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"train.weight_decay={self.weight_decay!r}: must be finite and >= 0")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -61,7 +61,7 @@ class Params:
 def _section(mapping: Any, key: str, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(mapping, dict):
         raise ParamsError(f"{key}: expected a mapping, got {mapping!r}")
-    unknown = sorted(map(str, set(mapping) - allowed))
+    unknown = sorted(str(name) or repr(name) for name in set(mapping) - allowed)
     if unknown:
         dotted = unknown if key == "params.yaml" else [f"{key}.{name}" for name in unknown]
         raise ParamsError(f"{', '.join(dotted)}: unknown key(s) in {key}; "
@@ -92,10 +92,10 @@ def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
 def _number(value: Any, key: str, kind: type, low: float, high: float) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParamsError(f"{key}={value!r}: expected a number in [{low}, {high}]")
-    if kind is int and value != int(value):
-        raise ParamsError(f"{key}={value!r}: expected an integer")
     if not low <= value <= high:
         raise ParamsError(f"{key}={value!r}: must be between {low} and {high}")
+    if kind is int and value != int(value):
+        raise ParamsError(f"{key}={value!r}: expected an integer")
     return kind(value)
 
 
@@ -138,10 +138,13 @@ def parse_params(raw: dict[str, Any]) -> Params:
     sources = data["sources"]
     if not isinstance(sources, dict):
         raise ParamsError(f"data.sources={sources!r}: expected a mapping")
-    for name in sources:
+    for name, options in sources.items():
         if name not in DATASETS:
             raise ParamsError(f"data.sources: unknown dataset {name!r}; "
                               f"allowed: {', '.join(sorted(DATASETS))}")
+        if options is not None and not isinstance(options, dict):
+            raise ParamsError(f"data.sources.{name}={options!r}: expected a mapping of "
+                              "source options (or null)")
     embed = top["embed"]
     if not isinstance(embed, dict) or "models" not in embed:
         raise ParamsError("embed: expected a mapping with a `models` list")
@@ -164,8 +167,9 @@ def parse_params(raw: dict[str, Any]) -> Params:
     train_sets = _names(train["sets"], "train.sets", [*datasets, JOINT])
     seeds = train["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ParamsError(f"train.seeds={seeds!r}: expected a non-empty list of integers")
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise ParamsError(f"train.seeds={seeds!r}: expected a non-empty list of integers "
+                          f"in [0, {2**32 - 1}]")
     train = _typed(train, "train", {"epochs": int, "batch_size": int, "patience": int,
                                     "learning_rate": float, "weight_decay": float})
     classifier = _typed(_section(train["classifier"], "train.classifier",
