@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mgc.datasets import REGISTRY as DATASETS
 from mgc.datasets import build_dataset, get_dataset
+
+if TYPE_CHECKING:
+    from mgc.sweeps import Sweep
 
 app = typer.Typer(help="Music genre classification on pretrained audio embeddings.",
                   no_args_is_help=True, add_completion=False)
@@ -92,6 +95,177 @@ def predict(
         typer.echo(f"{failed} of {len(predictions)} inputs could not be predicted", err=True)
     if failed == len(predictions):
         raise typer.Exit(1)
+
+
+def _load_sweep_or_fail(name: str, params_file: Path, sweeps_dir: Path) -> Sweep:
+    """The sweep `name`, validated against `params_file`; a bad one is a usage error."""
+    from mgc.sweeps import SweepError, load_sweep, load_yaml12, sweep_path
+
+    try:
+        params = load_yaml12(params_file.read_text())
+        return load_sweep(sweep_path(name, sweeps_dir), params)
+    except (OSError, SweepError) as error:
+        raise typer.BadParameter(str(error), param_hint="NAME") from None
+
+
+def _uncommitted_changes() -> list[str]:
+    """Tracked files with uncommitted changes: a queued experiment snapshots them too."""
+    import subprocess
+
+    result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                            capture_output=True, text=True, check=False)
+    return [line[3:] for line in result.stdout.splitlines()] if result.returncode == 0 else []
+
+
+@app.command(help=(
+    "Queue a named experiment grid (sweeps/NAME.yaml, or a path to a sweep file) as DVC "
+    "experiments: one `dvc exp run --queue -n <name> -S key=value ...` per experiment. "
+    "Every key is checked against params.yaml first.\n\n"
+    "Queued experiments start from the workspace as it is now (uncommitted changes "
+    "included), plus their overrides. Run them with `dvc queue start -j 2` (or --run), "
+    "then `mgc report --sweep NAME`."))
+def sweep(
+    name: Annotated[str, typer.Argument(
+        metavar="NAME", show_default=False,
+        help="Sweep name (table2, fig2, paper) or the path of a .yaml sweep file.")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the dvc commands, queue nothing.")] = False,
+    run: Annotated[bool, typer.Option(
+        "--run", help="Also start the queue workers and wait until every experiment of the "
+                      "sweep has finished or failed.")] = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=1, help="Queue workers (experiments run at once) with --run.")] = 2,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite existing experiments of the same names.")] = False,
+    params_file: Annotated[Path, typer.Option(
+        "--params", help="The params file the keys must exist in.")] = Path("params.yaml"),
+    sweeps_dir: Annotated[Path, typer.Option(help="Where named sweeps live.")] = Path("sweeps"),
+) -> None:
+    """Queue (and with --run, run) the experiments of a sweep (help text in the decorator)."""
+    import shlex
+    import time
+
+    from mgc.experiments import (
+        DONE,
+        QUEUED,
+        RUNNING,
+        ExperimentsError,
+        exp_show,
+        parse_exp_show,
+        queue_command,
+        queue_experiment,
+        start_queue,
+    )
+
+    if dry_run and run:
+        raise typer.BadParameter("choose one of --dry-run and --run", param_hint="--dry-run")
+    chosen = _load_sweep_or_fail(name, params_file, sweeps_dir)
+    typer.echo(f"sweep {chosen.name}: {len(chosen.experiments)} experiments", err=True)
+    if dry_run:
+        for experiment in chosen.experiments:
+            typer.echo(shlex.join(queue_command(experiment, force)))
+        typer.echo(f"# then: dvc queue start -j {jobs}; mgc report --sweep {chosen.name}")
+        return
+    try:
+        existing = {r.name for r in parse_exp_show(exp_show()) if not r.is_baseline}
+        clashes = sorted(existing & {e.name for e in chosen.experiments})
+        if clashes and not force:
+            raise typer.BadParameter(
+                f"experiments already exist: {', '.join(clashes)}; use --force to overwrite "
+                "them or `dvc exp remove <name>...` first", param_hint="NAME")
+        dirty = _uncommitted_changes()
+        if dirty:
+            typer.echo(f"note: the experiments include uncommitted changes to "
+                       f"{', '.join(dirty)}", err=True)
+        for experiment in chosen.experiments:
+            queue_experiment(experiment, force=force)
+            typer.echo(f"queued {experiment.name}: {' '.join(experiment.set_params())}")
+        if not run:
+            typer.echo(f"next: dvc queue start -j {jobs}; then mgc report --sweep {chosen.name}")
+            return
+        started, last = time.monotonic(), ""
+        start_queue(jobs)
+        names = {e.name for e in chosen.experiments}
+        while True:
+            states = {r.name: r.state for r in parse_exp_show(exp_show()) if r.name in names}
+            counts = {state: list(states.values()).count(state) for state in set(states.values())}
+            line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            if line != last:
+                typer.echo(f"[{time.monotonic() - started:6.0f} s] {line}", err=True)
+                last = line
+            if not counts.get(QUEUED) and not counts.get(RUNNING):
+                break
+            time.sleep(5)
+    except ExperimentsError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    failed = sorted(n for n, state in states.items() if state != DONE)
+    typer.echo(f"sweep {chosen.name}: {len(states) - len(failed)} finished, "
+               f"{len(failed)} not ({', '.join(failed) or 'none'}) in "
+               f"{time.monotonic() - started:.0f} s; next: mgc report --sweep {chosen.name}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command(help=(
+    "Tables and plots of DVC experiments (`dvc exp show --json`): one row per experiment x "
+    "train set x extractor with the params that differ between experiments, DNN and linear "
+    "accuracy, the paper's number where the row is its configuration; accuracy plots for "
+    "each ablation the experiments vary (loss weight share alpha, depth, width, dropout, "
+    "activation, batch norm, noise SNR). Writes experiments.md, experiments.csv and "
+    "accuracy_vs_*.png to --out."))
+def report(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports"),
+    sweep_name: Annotated[str | None, typer.Option(
+        "--sweep", help="Only this sweep's experiments (a name in sweeps/ or a .yaml path).",
+        show_default=False)] = None,
+    from_json: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False,
+        help="Read a saved `dvc exp show --json` document instead of running dvc.",
+        show_default=False)] = None,
+    params_file: Annotated[Path, typer.Option(
+        "--params", help="params.yaml, to check the sweep against.")] = Path("params.yaml"),
+    sweeps_dir: Annotated[Path, typer.Option(help="Where named sweeps live.")] = Path("sweeps"),
+) -> None:
+    """Write the experiments report (help text in the decorator)."""
+    import json
+
+    from mgc.experiments import (
+        DONE,
+        ExperimentsError,
+        exp_show,
+        experiment_table,
+        parse_exp_show,
+    )
+    from mgc.report import own_scores, write_experiments_report
+
+    chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None
+    try:
+        document = json.loads(from_json.read_text()) if from_json else exp_show()
+        records = parse_exp_show(document)
+    except (ExperimentsError, json.JSONDecodeError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    names = [e.name for e in chosen.experiments] if chosen else None
+    table = experiment_table(records, names)
+    unfinished = {r.name: r.state for r in records
+                  if r.state != DONE and (names is None or r.name in names)}
+    if names is not None:
+        known = {r.name for r in records}
+        unfinished.update({n: "not queued" for n in names if n not in known})
+    title = f"Experiments: sweep {chosen.name}" if chosen else "Experiments"
+    written = write_experiments_report(table, out, title, chosen.description if chosen else "",
+                                       unfinished)
+    typer.echo(f"{table['experiment'].nunique() if len(table) else 0} experiments, "
+               f"{len(table)} rows; {len(unfinished)} unfinished")
+    if len(table):
+        table = table.assign(accuracy=own_scores(table)[0])
+        for (train_set, model), group in table.groupby(["train_set", "model"], sort=True):
+            best = group.loc[group["accuracy"].idxmax()]
+            typer.echo(f"  {train_set}/{model}: best DNN accuracy {100 * best['accuracy']:.1f} % "
+                       f"({best['experiment']})")
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,318 @@
+"""DVC experiments as a table: the one module that knows the JSON of `dvc exp show --json`
+(DVC 3.x) and the `dvc` commands that queue and list experiments.
+
+Everything DVC-shaped stays here, so a change in DVC's output is a change in this file:
+the document is a list of commits (the `workspace` first, then the baseline commit), each
+`{rev, name, data: {params, metrics, ...}, error, experiments}`, where `experiments` is a
+list of `{name, executor, revs: [{rev, name, data, error}]}` and `executor.state` is
+`queued`, `running`, `success` or `failed` (None once DVC no longer tracks the task).
+Beware: a queued or failed experiment's `data.metrics` are its baseline's, so only finished
+experiments count as results.
+
+The rest of the library sees `ExperimentRecord`s and a pandas table: one row per finished
+experiment x per-run metrics file (`metrics/runs/<set>/<model>.json`), with the params that
+differ between experiments as columns and the metrics flattened to dotted keys
+(`dnn.<test_set>.accuracy.mean`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mgc.paper import paper_accuracy
+from mgc.sweeps import SweepExperiment
+
+PARAMS_FILE = "params.yaml"
+DONE, QUEUED, RUNNING, FAILED = "done", "queued", "running", "failed"
+
+LOSS_WEIGHTS = ("loss.w_ce", "loss.w_ce_pair", "loss.w_contrastive", "loss.w_triplet")
+
+PAPER_CONFIGURATION: dict[str, Any] = {
+    "data.protocol": "paper",
+    "train.classifier.hidden_layers": 4,
+    "train.classifier.width_multiplier": 1.0,
+    "train.classifier.dropout": 0.3,
+    "train.classifier.activation": "relu",
+    "train.classifier.batchnorm": True,
+}
+"""The params of the paper's DNN (PAPER-NOTES, "Classifier they used") and its splits.
+
+A row whose params match these gets the paper's number beside ours. Loss weights and noise
+are not part of it: the paper does not say which loss configuration or augmentation its
+headline numbers came from (its reported GTZAN test model was trained without noise)."""
+
+_SKIPPED_METRICS = ("per_class_f1",)
+
+
+class ExperimentsError(RuntimeError):
+    """DVC could not list or queue experiments, or its output was not what we expect."""
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """One DVC experiment, or a baseline commit, as `dvc exp show` describes it.
+
+    `params` are params.yaml's flattened to dotted keys (other params files' keys are
+    prefixed `<file>:`); `metrics` maps each metrics file to its parsed JSON.
+    `baseline_params` are the params of the commit the experiment branches from.
+    """
+
+    name: str
+    rev: str
+    baseline: str
+    is_baseline: bool
+    state: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    baseline_params: dict[str, Any]
+    error: str | None = None
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> {dotted key: leaf value}; lists are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _file_results(files: Any) -> dict[str, Any]:
+    """`{path: {"data": ...}}` -> {path: data}; files DVC could not read are left out."""
+    if not isinstance(files, Mapping):
+        return {}
+    return {path: result["data"] for path, result in files.items()
+            if isinstance(result, Mapping) and isinstance(result.get("data"), Mapping)}
+
+
+def _params(data: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for path, values in _file_results(data.get("params")).items():
+        flat.update(flatten(values, "" if path == PARAMS_FILE else f"{path}:"))
+    return flat
+
+
+def _error(state: Mapping[str, Any]) -> str | None:
+    error = state.get("error")
+    if isinstance(error, Mapping):
+        return str(error.get("msg") or error.get("type") or error)
+    return str(error) if error else None
+
+
+def parse_exp_show(document: Any) -> list[ExperimentRecord]:
+    """Every baseline commit and its experiments from `dvc exp show --json` output.
+
+    The `workspace` entry is left out: it is uncommitted state, not a result.
+    """
+    if not isinstance(document, list):
+        raise ExperimentsError("dvc exp show --json: expected a list of commits, got "
+                               f"{type(document).__name__}")
+    records = []
+    for commit in document:
+        if not isinstance(commit, Mapping) or commit.get("rev") == "workspace":
+            continue
+        data = commit.get("data") or {}
+        baseline = commit.get("name") or str(commit.get("rev", ""))[:7]
+        baseline_params = _params(data)
+        records.append(ExperimentRecord(
+            name=baseline, rev=str(commit.get("rev")), baseline=baseline, is_baseline=True,
+            state=FAILED if _error(commit) else DONE, params=baseline_params,
+            metrics=_file_results(data.get("metrics")), baseline_params=baseline_params,
+            error=_error(commit)))
+        for experiment in commit.get("experiments") or []:
+            revs = experiment.get("revs") or []
+            if not revs:
+                continue
+            latest = revs[0]
+            executor = experiment.get("executor") or {}
+            error = _error(latest)
+            state = executor.get("state") or (FAILED if error else DONE)
+            state = {"success": DONE}.get(state, state)
+            exp_data = latest.get("data") or {}
+            records.append(ExperimentRecord(
+                name=experiment.get("name") or latest.get("name") or str(latest["rev"])[:7],
+                rev=str(latest.get("rev")), baseline=baseline, is_baseline=False,
+                state=FAILED if error else state, params=_params(exp_data),
+                metrics=_file_results(exp_data.get("metrics")),
+                baseline_params=baseline_params, error=error))
+    return records
+
+
+def _run_dvc(args: Sequence[str], repo: Path) -> str:
+    """Run `dvc args...` and return its stdout.
+
+    Output goes through temporary files, not pipes: `dvc queue start` leaves worker processes
+    behind that inherit them, and reading a pipe would wait until those workers exit.
+    """
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        try:
+            code = subprocess.run(["dvc", *args], cwd=repo, stdout=stdout, stderr=stderr,
+                                  stdin=subprocess.DEVNULL, check=False).returncode
+        except FileNotFoundError:
+            raise ExperimentsError("the `dvc` command is not on PATH: activate the project's "
+                                   "environment (source .venv/bin/activate)") from None
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
+    if code != 0:
+        raise ExperimentsError(f"dvc {' '.join(args)} failed ({code}):\n"
+                               f"{errors.strip() or output.strip()}")
+    return output
+
+
+def exp_show(repo: Path = Path(".")) -> list[dict[str, Any]]:
+    """Run `dvc exp show --json` in `repo` and return its document."""
+    output = _run_dvc(["exp", "show", "--json"], repo)
+    try:
+        return json.loads(output)
+    except json.JSONDecodeError as error:
+        raise ExperimentsError(f"dvc exp show --json printed no JSON ({error}): "
+                               f"{output[:200]!r}") from None
+
+
+def queue_command(experiment: SweepExperiment, force: bool = False) -> list[str]:
+    """`dvc exp run --queue -n <name> -S key=value ...` for one sweep experiment."""
+    command = ["dvc", "exp", "run", "--queue", "-n", experiment.name]
+    for override in experiment.set_params():
+        command += ["-S", override]
+    return [*command, "-f"] if force else command
+
+
+def queue_experiment(experiment: SweepExperiment, repo: Path = Path("."),
+                     force: bool = False) -> None:
+    """Queue one experiment (it runs on `dvc queue start`)."""
+    _run_dvc(queue_command(experiment, force)[1:], repo)
+
+
+def start_queue(jobs: int, repo: Path = Path(".")) -> None:
+    """Start `jobs` DVC queue workers; they run in the background and exit when it is empty."""
+    _run_dvc(["queue", "start", "-j", str(jobs)], repo)
+
+
+def metric_share(params: Mapping[str, Any]) -> float:
+    """alpha: the metric losses' share of the total loss weight (0 for CE only)."""
+    weights = [float(params.get(key) or 0.0) for key in LOSS_WEIGHTS]
+    total = sum(weights)
+    return (weights[2] + weights[3]) / total if total else 0.0
+
+
+def loss_heads(params: Mapping[str, Any]) -> str:
+    """The paper's head configuration a loss setting stands for, e.g. `contrastive, 3 heads,
+    CE anchor share 0.5` (a triplet's pair head scores positive and negative: two heads)."""
+    w_ce, w_pair, w_contrastive, w_triplet = (float(params.get(key) or 0.0)
+                                              for key in LOSS_WEIGHTS)
+    metric = " + ".join(name for name, weight in (("contrastive", w_contrastive),
+                                                  ("triplet", w_triplet)) if weight > 0)
+    share = f", CE anchor share {w_ce / (w_ce + w_pair):.2g}" if w_pair > 0 else ""
+    if not metric:
+        return "CE only" + share
+    heads = 1 + (w_contrastive > 0) + (w_triplet > 0) + (
+        (2 if w_triplet > 0 else 1) if w_pair > 0 else 0)
+    return f"{metric}, {heads} heads{share}"
+
+
+def is_run_metrics(metrics: Any) -> bool:
+    """Whether a metrics file is one train stage's run (not e.g. the summary)."""
+    return (isinstance(metrics, Mapping) and isinstance(metrics.get("train_set"), str)
+            and isinstance(metrics.get("model"), str))
+
+
+def own_test_set(metrics: Mapping[str, Any], classifier: str = "dnn") -> str | None:
+    """The test split a run is scored on first: its own dataset, or `all` for `joint`."""
+    scores = metrics.get(classifier) or {}
+    for test_set in (metrics["train_set"], "all"):
+        if test_set in scores:
+            return test_set
+    return None
+
+
+def is_paper_configuration(params: Mapping[str, Any]) -> bool:
+    """Whether params match `PAPER_CONFIGURATION`."""
+    return all(key in params and params[key] == value
+               for key, value in PAPER_CONFIGURATION.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def varied_params(records: Iterable[ExperimentRecord]) -> list[str]:
+    """Params keys whose values differ between the records, in params order."""
+    records = list(records)
+    keys: dict[str, None] = {}
+    for record in records:
+        keys.update(dict.fromkeys(record.params))
+    return [key for key in keys
+            if any(not _same(r.params.get(key), records[0].params.get(key)) for r in records)]
+
+
+def changed_params(record: ExperimentRecord) -> list[str]:
+    """The params keys whose values differ from the record's baseline commit."""
+    keys = dict.fromkeys([*record.baseline_params, *record.params])
+    return [key for key in keys
+            if not _same(record.params.get(key), record.baseline_params.get(key))]
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return value
+
+
+def experiment_table(records: Iterable[ExperimentRecord],
+                     names: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per finished experiment x run metrics file.
+
+    Columns: `experiment`, `rev`, `baseline`, the params that differ between the chosen
+    experiments (dotted keys; with `alpha` and `loss_heads` when loss weights differ),
+    `train_set`, `model`, `weights`, `protocol`, `test_set` (the run's own test split),
+    `metrics_file`, `changed` (the params keys that differ from the baseline, space-separated),
+    every numeric metric flattened (`dnn.<test_set>.accuracy.mean`; per-class F1 stays in
+    the metrics files) and `paper_accuracy` (%) where the row is the paper's configuration
+    on a dataset the paper reports. `names` keeps those experiments only, in that order.
+    """
+    chosen = [r for r in records if r.state == DONE]
+    if names is not None:
+        order = {name: i for i, name in enumerate(names)}
+        chosen = sorted((r for r in chosen if r.name in order and not r.is_baseline),
+                        key=lambda r: order[r.name])
+    varied = varied_params(chosen)
+    with_loss = any(key in LOSS_WEIGHTS for key in varied)
+    rows = []
+    for record in chosen:
+        for path, metrics in sorted(record.metrics.items()):
+            if not is_run_metrics(metrics):
+                continue
+            test_set = own_test_set(metrics)
+            paper = paper_accuracy(metrics["train_set"], metrics["model"])
+            row: dict[str, Any] = {
+                "experiment": record.name, "rev": record.rev[:7], "baseline": record.baseline,
+                **{key: _display(record.params.get(key)) for key in varied},
+            }
+            if with_loss:
+                row.update(alpha=round(metric_share(record.params), 6),
+                           loss_heads=loss_heads(record.params))
+            row.update({
+                "train_set": metrics["train_set"], "model": metrics["model"],
+                "weights": metrics.get("weights"), "protocol": metrics.get("protocol"),
+                "test_set": test_set, "metrics_file": path,
+                "changed": " ".join(changed_params(record)),
+            })
+            row.update({key: value for key, value in flatten(metrics).items()
+                        if isinstance(value, int | float) and not isinstance(value, bool)
+                        and not any(part in _SKIPPED_METRICS for part in key.split("."))})
+            row["paper_accuracy"] = (paper if paper is not None and test_set == metrics[
+                "train_set"] and is_paper_configuration(record.params) else None)
+            rows.append(row)
+    return pd.DataFrame(rows)
