@@ -6,12 +6,9 @@ stage does any work: a typo in `dvc exp run -S` should cost seconds, not an hour
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from mgc.datasets import REGISTRY as DATASETS
 from mgc.extract import CLIP_POLICIES
@@ -20,6 +17,7 @@ from mgc.labels import MERGE_STRATEGIES
 from mgc.losses import LossWeights
 from mgc.model import CLASSIFIER_KINDS, ClassifierConfig
 from mgc.splits import PROTOCOLS
+from mgc.sweeps import load_yaml12
 from mgc.train import NoiseConfig, TrainConfig
 
 JOINT = "joint"
@@ -207,19 +205,10 @@ def parse_params(raw: dict[str, Any]) -> Params:
     )
 
 
-class _Yaml12FloatLoader(yaml.SafeLoader):
-    """PyYAML (YAML 1.1) reads `5e-4` as a string, but DVC writes `-S train.learning_rate=5e-4`
-    into params.yaml exactly so; this loader reads it as the float it is."""
-
-
-_Yaml12FloatLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def load_params(path: Path = Path("params.yaml")) -> Params:
-    """Read and validate params.yaml."""
-    with open(path) as handle:
-        raw = yaml.load(handle, Loader=_Yaml12FloatLoader)
-    return parse_params(raw)
+    """Read and validate params.yaml.
+
+    Read with YAML 1.2 scalars, as DVC writes `-S` values: `5e-4` is a float and `off`
+    (train.noise.mode) a string, where PyYAML's YAML 1.1 would give a string and False.
+    """
+    return parse_params(load_yaml12(Path(path).read_text()))

@@ -46,11 +46,9 @@ from mgc.datasets import build_dataset, get_dataset
 from mgc.download import CHUNK_BYTES, Checksum, fetch_file
 from mgc.extract import clip_samples, extract_embeddings
 from mgc.model import ClassifierConfig, GenreClassifier
+from tests.dvc_project import REPO, scaffold_project
 from tests.http_server import FileServer
 
-REPO = Path(__file__).resolve().parents[1]
-COPIED = ["mgc", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config",
-          ".dvcignore", ".gitignore"]
 DATASET, MODEL = "synth_gtzan", "mfcc"
 FAULT_SEED = int(os.environ.get("MGC_FAULT_SEED", random.SystemRandom().randrange(2**16)))
 EXTRACT_GROUP = 8
@@ -202,24 +200,13 @@ class Interrupted:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project with tiny params (one dataset, one model, one seed), repro'd
     and committed: the uninterrupted run every interrupted one is compared with."""
-    root = tmp_path_factory.mktemp("fault_project")
-    for name in COPIED:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["datasets"] = [DATASET]
-    params["data"]["sources"][DATASET].update(clips_per_genre=5, clip_seconds=2)
-    params["embed"]["models"] = [MODEL]
-    params["train"].update(sets=[DATASET], seeds=[0], epochs=3)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
-    _run(["git", "init", "-q", "-b", "main"], root)
-    _run(["git", "config", "user.email", "ci@example.invalid"], root)
-    _run(["git", "config", "user.name", "CI"], root)
+    def tiny(params: dict[str, Any]) -> None:
+        params["data"]["datasets"] = [DATASET]
+        params["data"]["sources"][DATASET].update(clips_per_genre=5, clip_seconds=2)
+        params["embed"]["models"] = [MODEL]
+        params["train"].update(sets=[DATASET], seeds=[0], epochs=3)
+
+    root = scaffold_project(tmp_path_factory.mktemp("fault_project"), tiny)
     _run(["dvc", "repro"], root)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "uninterrupted run"], root)

@@ -185,3 +185,11 @@ def test_integral_floats_become_integers(raw: dict[str, Any]) -> None:
                                 2.0))
     assert params.training.epochs == 20 and isinstance(params.training.epochs, int)
     assert params.classifier.widths == (256, 128)
+
+
+def test_noise_mode_off_reads_as_the_word_dvc_writes(tmp_path: Path) -> None:
+    """`dvc exp run -S train.noise.mode=off` writes `mode: off` unquoted; YAML 1.1 reads False."""
+    text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("mode: once", "mode: off"))
+    assert load_params(path).training.noise.mode == "off"

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-COPIED = ["mgc", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config",
-          ".dvcignore", ".gitignore"]
+from tests.dvc_project import scaffold_project
 
 pytestmark = pytest.mark.slow
 
@@ -42,24 +39,13 @@ def _ran_stages(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project with tiny params, `dvc repro` already run and committed."""
-    root = tmp_path_factory.mktemp("project")
-    for name in COPIED:
-        source, target = REPO / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for source in ("synth_gtzan", "synth_fma"):
-        params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
-    params["embed"]["models"] = ["mfcc"]
-    params["train"].update(seeds=[0, 1], epochs=6)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
-    _run(["git", "init", "-q", "-b", "main"], root)
-    _run(["git", "config", "user.email", "ci@example.invalid"], root)
-    _run(["git", "config", "user.name", "CI"], root)
+    def tiny(params: dict[str, Any]) -> None:
+        for source in ("synth_gtzan", "synth_fma"):
+            params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
+        params["embed"]["models"] = ["mfcc"]
+        params["train"].update(seeds=[0, 1], epochs=6)
+
+    root = scaffold_project(tmp_path_factory.mktemp("project"), tiny)
     output = _run(["dvc", "repro"], root)
     assert {"download@synth_gtzan", "extract@synth_fma-mfcc", "merge",
             "train@joint-mfcc", "report"} <= _ran_stages(output)
