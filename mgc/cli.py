@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mgc.archive import UnsafeArchiveError
 from mgc.datasets import REGISTRY as DATASETS
 from mgc.datasets import build_dataset, get_dataset
+from mgc.download import DownloadError
 
 if TYPE_CHECKING:
     from mgc.sweeps import Sweep
@@ -22,16 +24,24 @@ def download(
     dataset: Annotated[str, typer.Argument(help=f"One of: {', '.join(sorted(DATASETS))}.")],
     archive: Annotated[Path | None, typer.Option(
         help="Use this local archive instead of downloading (checksum still verified).")] = None,
+    metadata_archive: Annotated[Path | None, typer.Option(
+        help="fma_small only: a local fma_metadata.zip (checksum still verified).")] = None,
     dest: Annotated[Path, typer.Option(
         help="Folder for raw/<dataset> and tracks/<dataset>.parquet.")] = Path("data"),
 ) -> None:
     """Download (or read), verify, unpack and index a dataset, without the pipeline."""
     options = {"archive": str(archive)} if archive else {}
+    if metadata_archive:
+        options["metadata_archive"] = str(metadata_archive)
     try:
         chosen = get_dataset(dataset, **options)
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise typer.BadParameter(str(error)) from None
-    tracks = build_dataset(chosen, dest)
+    try:
+        tracks = build_dataset(chosen, dest)
+    except (DownloadError, UnsafeArchiveError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     counts = tracks["status"].value_counts().to_dict()
     typer.echo(f"{dataset}: {len(tracks)} tracks in {dest / 'raw' / dataset}; status {counts}")
 

@@ -102,8 +102,9 @@ def prepare_dataset(dataset: Dataset, raw_dir: Path, staging_dir: Path,
     Each archive unpacks into its own folder `raw_dir/<archive name>` (atomically, by
     `safe_extract`), so an interrupted run never leaves a half-unpacked tree behind.
     """
+    archives = dataset.obtain_archives(staging_dir, progress)
     raw_dir.mkdir(parents=True, exist_ok=True)
-    for archive in dataset.obtain_archives(staging_dir, progress):
+    for archive in archives:
         safe_extract(archive, raw_dir / archive_stem(archive))
     return index_tracks(dataset, raw_dir, progress)
 

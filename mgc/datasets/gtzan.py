@@ -7,7 +7,7 @@ repeated, distorted and mislabelled clips.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +68,25 @@ def split_from_lists(tracks: pd.DataFrame, list_dir: Path) -> pd.Series:
     return tracks["track_id"].map(split_of)
 
 
+def _split_list_checksums(digests: object) -> dict[str, Checksum]:
+    """Pinned sha256 per fault-filtered list, checked here so a typo fails before any download.
+
+    Overridable (`data.sources.gtzan.split_list_sha256`) for a mirror serving other copies
+    of the lists; each of the three lists must be named, none may go unverified.
+    """
+    key = "data.sources.gtzan.split_list_sha256"
+    if not isinstance(digests, Mapping) or set(digests) != set(SPLIT_LIST_CHECKSUMS):
+        raise ValueError(f"{key}={digests!r}: expected a mapping from each of "
+                         f"{', '.join(SPLIT_LIST_CHECKSUMS)} to its sha256")
+    checksums = {}
+    for file_name in SPLIT_LIST_CHECKSUMS:
+        try:
+            checksums[file_name] = Checksum("sha256", digests[file_name])
+        except ValueError as error:
+            raise ValueError(f"{key}.{file_name}: {error}") from None
+    return checksums
+
+
 class Gtzan(Dataset):
     """The real GTZAN, downloaded from `urls` (tried in order) or read from `archive`."""
 
@@ -77,11 +96,14 @@ class Gtzan(Dataset):
 
     def __init__(self, urls: Sequence[str] = ARCHIVE_URLS, sha256: str = ARCHIVE_CHECKSUM.hexdigest,
                  archive: str | None = None,
-                 split_list_base_url: str = SPLIT_LIST_BASE_URL) -> None:
+                 split_list_base_url: str = SPLIT_LIST_BASE_URL,
+                 split_list_sha256: Mapping[str, str] | None = None) -> None:
         self.urls = tuple(urls)
         self.checksum = Checksum("sha256", sha256)
         self.archive = Path(archive).expanduser() if archive else None
         self.split_list_base_url = split_list_base_url.rstrip("/")
+        self.split_list_checksums = _split_list_checksums(
+            SPLIT_LIST_CHECKSUMS if split_list_sha256 is None else split_list_sha256)
 
     def obtain_archives(self, staging_dir: Path, progress: bool) -> list[Path]:
         if self.archive is not None:
@@ -102,8 +124,8 @@ class Gtzan(Dataset):
     def standard_split(self, tracks: pd.DataFrame, raw_dir: Path) -> pd.Series:
         """Fetch (once, into the cache, checksums pinned) and apply the fault-filtered lists."""
         list_dir = cache_dir("splits") / "gtzan_fault_filtered"
-        for file_name, sha256 in SPLIT_LIST_CHECKSUMS.items():
+        for file_name, checksum in self.split_list_checksums.items():
             fetch_file([f"{self.split_list_base_url}/{file_name}"], list_dir / file_name,
-                       Checksum("sha256", sha256), progress=False)
+                       checksum, progress=False)
         return split_from_lists(tracks, list_dir)
 
