@@ -76,7 +76,7 @@ def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
     return sorted(parts_dir.glob("part-*.parquet"))
 
 
-def _decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_samples: int,
+def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_samples: int,
                     batch_size: int, workers: int) -> Iterator[tuple[list[str], np.ndarray,
                                                                      dict[str, str]]]:
     """Yield (ids, waveforms, skipped) batches, decoding ahead in a thread pool.
@@ -153,7 +153,7 @@ def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor
         pending_ids.clear()
         pending_vectors.clear()
 
-    batches = _decode_batches([raw_dir / p for p in todo["path"]], list(todo["track_id"]),
+    batches = decode_batches([raw_dir / p for p in todo["path"]], list(todo["track_id"]),
                               extractor.sample_rate, n_samples, batch_size, decode_workers)
     with tqdm(total=len(tracks), initial=len(done), desc=f"extract {extractor.name}",
               unit="clip", disable=not progress) as bar:

@@ -14,6 +14,7 @@ import pandas as pd
 from mgc import __version__, extractors
 from mgc.datasets import get_dataset, usable_tracks
 from mgc.extract import clip_samples, extract_embeddings
+from stages.norm import extractor_options
 from stages.params import load_params
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = params.embed[args.model]
     dataset = get_dataset(args.dataset, **params.sources[args.dataset])
     tracks = usable_tracks(pd.read_parquet(Path("data/tracks") / f"{args.dataset}.parquet"))
-    extractor = extractors.load(args.model, **settings.options)
+    extractor = extractors.load(args.model, **extractor_options(args.model, settings.options))
     n_samples = clip_samples(settings.clip, dataset.nominal_clip_seconds, extractor.sample_rate)
     metadata = {**extractor.describe(), "clip": settings.clip, "clip_samples": n_samples,
                 "dataset": args.dataset, "source": params.sources[args.dataset],

@@ -17,6 +17,7 @@ from mgc.atomic import write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
 from mgc.experiment import align, run_experiment
+from stages.norm import extractor_options
 from stages.params import JOINT, load_params
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         metric_head=result.best_model.embedding is not None,
         pair_head=result.best_model.pair_head is not None,
         extractor=args.model,
-        extractor_options=params.embed[args.model].options,
+        extractor_options=extractor_options(args.model, params.embed[args.model].options),
         clip_samples=int(first["clip_samples"]),
         train_set=args.train_set,
         protocol=params.protocol,

@@ -42,7 +42,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def tiny(params: dict[str, Any]) -> None:
         for source in ("synth_gtzan", "synth_fma"):
             params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
-        params["embed"]["models"] = ["mfcc"]
+        # One neural extractor (the cheapest), with the normalisation fitted on the
+        # training split, so the norm stage and the weights plumbing run end to end.
+        params["embed"]["models"] = ["mfcc", "byola"]
+        params["embed"]["byola"].update(normalisation="train", batch_size=4)
         params["train"].update(seeds=[0, 1], epochs=6)
 
     root = scaffold_project(tmp_path_factory.mktemp("project"), tiny)
@@ -105,3 +108,36 @@ def test_loss_experiment_reruns_only_training(project: Path) -> None:
     diff = json.loads(_run(["dvc", "metrics", "diff", "--json"], project))
     changed = diff["metrics/runs/synth_gtzan/mfcc.json"]
     assert any(entry["diff"] != 0 for entry in changed.values())
+
+
+def test_neural_embeddings_record_random_weights_and_fitted_normalisation(project: Path) -> None:
+    from mgc.embeddings import read_embeddings
+
+    fitted = json.loads((project / "data/norm/byola.json").read_text())
+    mean, std = fitted["normalisation"]
+    assert fitted["fitted_on"] == "train" and std > 0 and fitted["n_tracks"] > 0
+    ids, vectors, metadata = read_embeddings(project / "data/embeddings/byola/synth_fma.parquet")
+    assert vectors.shape == (len(ids), 3072)
+    assert metadata["weights"] == "random" and metadata["normalisation"] == [mean, std]
+    bundle = json.loads((project / "models/joint/byola/bundle.json").read_text())
+    assert bundle["extractor_options"]["normalisation"] == [mean, std]
+    assert "| synth_gtzan | byola | random weights | dnn |" in (project / "report.md").read_text()
+
+
+def test_extractor_param_reruns_only_that_extractor(project: Path) -> None:
+    output = _run(["dvc", "exp", "run", "-S", "embed.byola.pooling=mean"], project)
+    ran = _ran_stages(output)
+    assert {"extract@synth_gtzan-byola", "extract@synth_fma-byola", "train@joint-byola",
+            "report"} <= ran
+    assert not any("mfcc" in stage or stage.split("@")[0] in {"download", "split", "merge"}
+                   for stage in ran)
+
+
+def test_a_new_split_reextracts_only_what_was_fitted_on_it(project: Path) -> None:
+    """A protocol change refits BYOL-A's normalisation (so BYOL-A re-extracts) while the
+    MFCC features, which fit nothing, come from the cache."""
+    output = _run(["dvc", "exp", "run", "-S", "data.protocol=standard"], project)
+    ran = _ran_stages(output)
+    assert {"split@synth_gtzan", "norm@byola", "norm@mfcc", "extract@synth_gtzan-byola",
+            "train@synth_gtzan-mfcc"} <= ran
+    assert not any(stage.startswith("extract@") and stage.endswith("-mfcc") for stage in ran)

@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from mgc.extractors.base import Extractor
+from mgc.extractors.byola import ByolaExtractor
 from mgc.extractors.handcrafted import MfccExtractor
+from mgc.extractors.panns import PannsExtractor
+from mgc.extractors.vggish import VggishExtractor
 
 REGISTRY: dict[str, type[Extractor]] = {
-    MfccExtractor.name: MfccExtractor,
+    extractor.name: extractor
+    for extractor in (ByolaExtractor, PannsExtractor, VggishExtractor, MfccExtractor)
 }
 
 
 def load(name: str, weights: str = "pretrained", **options: Any) -> Extractor:
     """Build the extractor `name` with `weights` ("pretrained", "random" or a file path).
 
-    Extractors without weights (handcrafted features) ignore `weights`.
+    The MFCC baseline has no weights and is built with weights="none".
     """
     try:
         extractor_class = REGISTRY[name]

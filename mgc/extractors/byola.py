@@ -1,0 +1,177 @@
+"""BYOL-A (Niizumi et al.): the paper's main extractor, v2 (AudioNTT2022) and v1 (AudioNTT2020).
+
+Front end and networks follow the published nttcslab/byol-a code; REFERENCE-MODELS.md lists
+the facts. Two details decide whether pretrained weights mean anything: the 16 kHz
+log-mel front end the weights were trained on, and the order in which conv features are
+flattened per frame (mel-major, channel-minor). Both are pinned by tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mgc.extractors.frontend import MelSpectrogram
+from mgc.extractors.neural import POOLINGS, NeuralExtractor, check_choice, pool_over_time
+from mgc.extractors.weights import WeightFile, load_checkpoint, load_into, select_state_dict
+
+SAMPLE_RATE = 16000
+N_MELS = 64
+# Log-mel statistics the authors normalise with (README of nttcslab/byol-a).
+PAPER_NORMALISATION = (-9.660292, 4.7219563)
+LOG_OFFSET = float(np.finfo(np.float32).eps)
+
+_REPO = "nttcslab/byol-a"
+_MIRRORS = (f"https://raw.githubusercontent.com/{_REPO}/master/",
+            f"https://github.com/{_REPO}/raw/master/")
+
+
+def _weights(path: str, sha256: str | None, size_bytes: int | None = None) -> WeightFile:
+    return WeightFile(path.rsplit("/", 1)[-1], tuple(m + path for m in _MIRRORS), sha256,
+                      size_bytes)
+
+
+# variant -> (conv blocks, fc width d, official file). The authors publish one sha256 (v1
+# d512, REFERENCE-MODELS.md); the others are recorded on first download (see weights.py).
+VARIANTS: dict[str, tuple[int, int, WeightFile]] = {
+    "v2": (2, 2048, _weights("v2/AudioNTT2022-BYOLA-64x96d2048.pth", None)),
+    "v1_d512": (3, 512, _weights(
+        "pretrained_weights/AudioNTT2020-BYOLA-64x96d512.pth",
+        "6cc64226318494f06ef41d7e5810be7d37abfd6490da45abdab48f188c5332e2", 2_410_576)),
+    "v1_d1024": (3, 1024, _weights("pretrained_weights/AudioNTT2020-BYOLA-64x96d1024.pth", None)),
+    "v1_d2048": (3, 2048, _weights("pretrained_weights/AudioNTT2020-BYOLA-64x96d2048.pth", None)),
+}
+
+
+def byola_log_mel(sample_rate: int = SAMPLE_RATE) -> MelSpectrogram:
+    """BYOL-A's power mel spectrogram: n_fft = window 1024, hop 160 (10 ms), 64 Slaney bands
+    60-7800 Hz, centred with reflect padding."""
+    return MelSpectrogram(sample_rate=sample_rate, n_fft=1024, win_length=1024, hop_length=160,
+                          n_mels=N_MELS, fmin=60, fmax=7800, mel_scale="slaney", norm="slaney")
+
+
+class AudioNTT(nn.Module):
+    """AudioNTT2020 (v1: 3 conv blocks, fc output only, d-dim) and AudioNTT2022 (v2: 2 blocks,
+    conv features and fc output concatenated per frame, 1024 + 2048 = 3072-d).
+
+    Input (batch, 1, 64 mels, frames); output per-frame features (batch, frames', dim) after
+    the conv blocks' time pooling. Attribute and index names match the official state dict
+    (`features.0/1/4/5(/8/9)`, `fc.0`, `fc.3`).
+    """
+
+    def __init__(self, conv_blocks: int, d: int, stack_conv_features: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for block in range(conv_blocks):
+            layers += [nn.Conv2d(1 if block == 0 else 64, 64, 3, padding=1), nn.BatchNorm2d(64),
+                       nn.ReLU(), nn.MaxPool2d(2, stride=2)]
+        self.features = nn.Sequential(*layers)
+        conv_dim = 64 * (N_MELS // 2**conv_blocks)
+        fc_out = d
+        self.fc = nn.Sequential(nn.Linear(conv_dim, d), nn.ReLU(), nn.Dropout(0.3),
+                                nn.Linear(d, fc_out), nn.ReLU())
+        self.stack_conv_features = stack_conv_features
+        self.dim = conv_dim + fc_out if stack_conv_features else fc_out
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        x = self.features(log_mel)                        # (batch, ch, mel, time)
+        x = x.permute(0, 3, 2, 1)                         # (batch, time, mel, ch)
+        x = x.reshape(x.shape[0], x.shape[1], -1)         # feature = mel * 64 + ch
+        fc = self.fc(x)
+        return torch.cat([x, fc], dim=-1) if self.stack_conv_features else fc
+
+
+class ByolaModel(nn.Module):
+    """Waveforms at 16 kHz -> normalised log-mel -> AudioNTT -> pooled clip vectors."""
+
+    def __init__(self, encoder: AudioNTT, normalisation: tuple[float, float], pooling: str
+                 ) -> None:
+        super().__init__()
+        self.log_mel = byola_log_mel()
+        self.encoder = encoder
+        self.mean, self.std = normalisation
+        self.pooling = pooling
+
+    def normalised_log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        log_mel = (self.log_mel(waveforms) + LOG_OFFSET).log()   # (batch, frames, mels)
+        return ((log_mel - self.mean) / self.std).transpose(1, 2).unsqueeze(1)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        frames = self.encoder(self.normalised_log_mel(waveforms))
+        return pool_over_time(frames, self.pooling)
+
+
+class ByolaExtractor(NeuralExtractor):
+    """BYOL-A clip embeddings: 3072-d for v2 (the paper's), d for v1_d512/d1024/d2048.
+
+    `normalisation` is "paper" (the authors' fixed log-mel mean and std) or [mean, std]
+    computed elsewhere, e.g. on the training split.
+    """
+
+    name = "byola"
+
+    def __init__(self, weights: str | Path = "pretrained", variant: str = "v2",
+                 normalisation: str | list[float] = "paper", pooling: str = "mean+max",
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+        check_choice(self.name, "variant", variant, tuple(VARIANTS))
+        check_choice(self.name, "pooling", pooling, POOLINGS)
+        self.variant = variant
+        self.normalisation = _normalisation(normalisation)
+        self.pooling = pooling
+        self.official_weights = VARIANTS[variant][2]
+        self.sample_rate = SAMPLE_RATE
+        super().__init__(weights=weights, device=device, seed=seed, progress=progress)
+        self.dim = self.network.encoder.dim
+
+    def build_network(self) -> nn.Module:
+        conv_blocks, d, _ = VARIANTS[self.variant]
+        encoder = AudioNTT(conv_blocks, d, stack_conv_features=self.variant == "v2")
+        return ByolaModel(encoder, self.normalisation, self.pooling)
+
+    def load_weights(self, network: nn.Module, path: Path) -> None:
+        state = select_state_dict(load_checkpoint(path), ("features.", "fc."))
+        load_into(network.encoder, state, str(path))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variant": self.variant,
+                "normalisation": list(self.normalisation), "pooling": self.pooling}
+
+
+def _normalisation(value: str | list[float]) -> tuple[float, float]:
+    if value == "paper":
+        return PAPER_NORMALISATION
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and np.isfinite(value).all() and value[1] > 0):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"embed.byola.normalisation={value!r}: expected 'paper' or [mean, std] "
+                     "with std > 0 (the pipeline's `train` setting is resolved to numbers by "
+                     "log_mel_statistics on the training split before extraction)")
+
+
+def log_mel_statistics(waveform_batches: Iterable[np.ndarray]) -> tuple[float, float]:
+    """Mean and std of BYOL-A's log-mel values over every clip given, for `normalisation`.
+
+    The authors' fixed statistics were computed on Speech Commands; music has another level
+    and spread, so computing them on the training split is the corrected choice. Summed in
+    float64 over all values (as the authors' own statistics script does over its files).
+    """
+    log_mel = byola_log_mel()
+    total = total_squares = 0.0
+    count = 0
+    with torch.inference_mode():
+        for batch in waveform_batches:
+            values = (log_mel(torch.from_numpy(np.asarray(batch, dtype=np.float32)))
+                      + LOG_OFFSET).log().double()
+            total += values.sum().item()
+            total_squares += values.square().sum().item()
+            count += values.numel()
+    if count == 0:
+        raise ValueError("log_mel_statistics: no audio given")
+    mean = total / count
+    return mean, float(np.sqrt(max(total_squares / count - mean**2, 0.0)))

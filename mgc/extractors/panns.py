@@ -1,0 +1,128 @@
+"""PANNs CNN14 (Kong et al.), 32 kHz AudioSet tagger: its 2048-d `embedding` output.
+
+Same network and attribute names as panns_inference's `Cnn14`, so the official checkpoint
+loads without renaming; the front end computes torchlibrosa's log-mel with an FFT instead of
+torchlibrosa's STFT-as-convolution (same numbers, a fraction of the cost). The checkpoint's
+own STFT kernels and mel matrix are not needed, but the mel matrix is compared with ours on
+load, so a checkpoint trained on another front end is refused rather than silently misread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mgc.extractors.frontend import MelSpectrogram
+from mgc.extractors.neural import POOLINGS, NeuralExtractor, check_choice, pool_over_time
+from mgc.extractors.weights import (
+    WeightFile,
+    WeightsError,
+    load_checkpoint,
+    load_into,
+    select_state_dict,
+)
+
+SAMPLE_RATE = 32000
+EMBEDDING_DIM = 2048
+AUDIOSET_CLASSES = 527
+AMIN = 1e-10
+FRONT_END_KEYS = ("spectrogram_extractor.stft.conv_real.weight",
+                  "spectrogram_extractor.stft.conv_imag.weight", "logmel_extractor.melW")
+
+# Zenodo record 3987831. The authors publish no hash; the size is the one reported by
+# third parties, and the sha256 is recorded on first download (see weights.py).
+OFFICIAL_WEIGHTS = WeightFile(
+    "Cnn14_mAP=0.431.pth",
+    ("https://zenodo.org/records/3987831/files/Cnn14_mAP%3D0.431.pth?download=1",
+     "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1"),
+    sha256=None, size_bytes=327_428_481)
+
+
+def panns_log_mel() -> MelSpectrogram:
+    """torchlibrosa's front end as Cnn14 configures it: n_fft = window 1024, hop 320, periodic
+    Hann, centred with reflect padding, power 2, 64 Slaney bands 50-14000 Hz."""
+    return MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=1024, win_length=1024, hop_length=320,
+                          n_mels=64, fmin=50, fmax=14000, mel_scale="slaney", norm="slaney")
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 convolutions without bias, each with BatchNorm and ReLU, then average pooling."""
+
+    def __init__(self, in_channels: int, out_channels: int, pool: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
+
+
+class Cnn14(nn.Module):
+    """Waveforms at 32 kHz -> log-mel -> CNN14 -> the 2048-d `embedding` (inference only:
+    the training-time dropout and SpecAugment of the reference are not part of it)."""
+
+    def __init__(self, pooling: str = "mean+max") -> None:
+        super().__init__()
+        self.log_mel = panns_log_mel()
+        self.bn0 = nn.BatchNorm2d(64)
+        channels = (1, 64, 128, 256, 512, 1024, 2048)
+        for index in range(1, 7):
+            self.add_module(f"conv_block{index}", ConvBlock(
+                channels[index - 1], channels[index], pool=2 if index < 6 else 1))
+        self.fc1 = nn.Linear(2048, EMBEDDING_DIM)
+        self.fc_audioset = nn.Linear(2048, AUDIOSET_CLASSES)
+        self.pooling = pooling
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        log_mel = 10.0 * torch.log10(self.log_mel(waveforms).clamp(min=AMIN))
+        x = self.bn0(log_mel.unsqueeze(-1).transpose(1, 2))      # mel bins as channels
+        x = x.transpose(1, 3)                                     # (batch, 1, frames, mels)
+        for index in range(1, 7):
+            x = getattr(self, f"conv_block{index}")(x)
+        x = x.mean(dim=3)                                         # over frequency
+        return F.relu(self.fc1(pool_over_time(x, self.pooling, dim=2)))
+
+
+class PannsExtractor(NeuralExtractor):
+    """CNN14 `embedding` output, 2048-d, from 32 kHz audio."""
+
+    name = "panns"
+    official_weights = OFFICIAL_WEIGHTS
+
+    def __init__(self, weights: str | Path = "pretrained", pooling: str = "mean+max",
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+        check_choice(self.name, "pooling", pooling, POOLINGS)
+        self.pooling = pooling
+        self.sample_rate = SAMPLE_RATE
+        self.dim = EMBEDDING_DIM
+        super().__init__(weights=weights, device=device, seed=seed, progress=progress)
+
+    def build_network(self) -> nn.Module:
+        return Cnn14(self.pooling)
+
+    def load_weights(self, network: nn.Module, path: Path) -> None:
+        checkpoint = load_checkpoint(path)
+        state = select_state_dict(checkpoint, ("bn0.", "conv_block", "fc1.", "fc_audioset.",
+                                               *FRONT_END_KEYS))
+        mel = state.pop("logmel_extractor.melW", None)
+        if mel is not None:
+            ours = network.log_mel.mel_basis
+            if mel.shape != ours.shape or not torch.allclose(mel.float(), ours, atol=1e-6):
+                raise WeightsError(f"{path}: its mel filterbank (logmel_extractor.melW, "
+                                   f"{tuple(mel.shape)}) differs from CNN14's 32 kHz front end; "
+                                   "this is a checkpoint for another configuration")
+        for key in FRONT_END_KEYS:
+            state.pop(key, None)
+        load_into(network, state, str(path))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "pooling": self.pooling}
