@@ -141,3 +141,28 @@ def test_a_new_split_reextracts_only_what_was_fitted_on_it(project: Path) -> Non
     assert {"split@synth_gtzan", "norm@byola", "norm@mfcc", "extract@synth_gtzan-byola",
             "train@synth_gtzan-mfcc"} <= ran
     assert not any(stage.startswith("extract@") and stage.endswith("-mfcc") for stage in ran)
+
+
+def test_predict_with_a_random_weights_byola_bundle_rebuilds_the_same_embeddings(
+        project: Path) -> None:
+    """The bundle names the extractor, its seed and its fitted normalisation: `mgc predict`
+    rebuilds exactly the network the stored embeddings came from."""
+    import numpy as np
+    import pandas as pd
+
+    from mgc.audio import fit_length, load_audio
+    from mgc.embeddings import read_embeddings
+    from mgc.predict import GenrePredictor
+
+    predictor = GenrePredictor(project / "models/synth_gtzan/byola")
+    ids, vectors, metadata = read_embeddings(
+        project / "data/embeddings/byola/synth_gtzan.parquet")
+    tracks = pd.read_parquet(project / "data/tracks/synth_gtzan.parquet").set_index("track_id")
+    for index in (0, len(ids) // 2):
+        path = project / "data/raw/synth_gtzan" / tracks.loc[ids[index], "path"]
+        clip = fit_length(load_audio(path, predictor.extractor.sample_rate),
+                          metadata["clip_samples"])
+        rebuilt = predictor.extractor.embed(clip[None])
+        assert np.abs(rebuilt[0] - vectors[index]).max() < 1e-5
+        prediction = predictor.predict_file(path)
+        assert prediction.error is None and len(prediction.genres) == 10
