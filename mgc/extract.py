@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from mgc.atomic import write_parquet
+from mgc.atomic import atomic_path, write_parquet
 from mgc.audio import AudioError, fit_length, load_audio
 from mgc.embeddings import embedding_batch, embedding_schema
 from mgc.extractors import Extractor
 
 CLIP_POLICIES = ("full", "first_10s")
+ROW_GROUP_ROWS = 256
 
 
 @dataclass
@@ -173,12 +173,40 @@ def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor
             bar.update(len(ids) + len(skipped))
     flush()
 
-    tables = [pq.read_table(part) for part in parts]
-    joined = (pa.concat_tables(tables) if tables else schema.empty_table()).replace_schema_metadata(
-        schema.metadata)
-    order = {track_id: rank for rank, track_id in enumerate(tracks["track_id"])}
-    ranks = pa.array([order[t] for t in joined.column("track_id").to_pylist()], type=pa.int64())
-    joined = joined.take(pc.sort_indices(ranks))
-    write_parquet(out_path, joined.cast(schema))
+    _join_parts(parts, out_path, schema, list(tracks["track_id"]))
     shutil.rmtree(parts_dir)
     return report
+
+
+def _join_parts(parts: list[Path], out_path: Path, schema: pa.Schema,
+                track_order: list[str]) -> None:
+    """Write the parts into `out_path` in track order, in row groups of `ROW_GROUP_ROWS`.
+
+    Tracks are embedded in track order and a resumed run continues after its last complete
+    part, so the parts are normally in order already and stream through one at a time;
+    row groups of a fixed size make the file's bytes independent of where the parts broke.
+    A track that failed to decode before an interruption and decodes on the retry lands in
+    a later part; then, and only then, all parts are loaded and sorted.
+    """
+    rank = {track_id: position for position, track_id in enumerate(track_order)}
+    ranks = [rank[track_id] for part in parts
+             for track_id in pq.read_table(part, columns=["track_id"])
+             .column("track_id").to_pylist()]
+
+    def tables() -> Iterator[pa.Table]:
+        if ranks == sorted(ranks):
+            yield from (pq.read_table(part) for part in parts)
+        else:
+            yield pa.concat_tables([pq.read_table(part) for part in parts]).take(
+                np.argsort(ranks, kind="stable"))
+
+    with atomic_path(out_path) as temp, pq.ParquetWriter(temp, schema) as writer:
+        pending = schema.empty_table()
+        for table in tables():
+            pending = pa.concat_tables([pending, table.replace_schema_metadata(
+                schema.metadata).cast(schema)])
+            while pending.num_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pending.slice(0, ROW_GROUP_ROWS).combine_chunks())
+                pending = pending.slice(ROW_GROUP_ROWS)
+        if pending.num_rows:
+            writer.write_table(pending.combine_chunks())

@@ -7,7 +7,9 @@ off the network. The benchmarks import these helpers too.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +25,7 @@ def panns_models() -> ModuleType:
     if "panns_inference.models" in sys.modules:
         return sys.modules["panns_inference.models"]
     home = Path(tempfile.mkdtemp(prefix="panns-home-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     labels = home / "panns_data" / "class_labels_indices.csv"
     labels.parent.mkdir(parents=True)
     rows = [f"{i},/m/{i:05d},label {i}" for i in range(AUDIOSET_CLASSES)]

@@ -207,3 +207,28 @@ def test_bad_sizes_are_rejected(synth_gtzan, mfcc, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         extract_embeddings(synth_gtzan.tracks, synth_gtzan.raw_dir, mfcc,
                            tmp_path / "x.parquet", n_samples=100, metadata={}, batch_size=0)
+
+
+def test_parts_are_joined_in_track_order_in_fixed_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A track retried after an interruption lands in a later part: the final file is still
+    in track order, and its row groups do not depend on where the parts broke."""
+    import pyarrow as pa
+
+    from mgc.embeddings import embedding_batch, embedding_schema
+
+    schema = embedding_schema(2, {"model": "test"})
+    order = [f"t{i}" for i in range(6)]
+    parts = []
+    for index, chunk in enumerate([["t0", "t2"], ["t3", "t4", "t5"], ["t1"]]):
+        vectors = np.array([[int(t[1:]), 0.5] for t in chunk], np.float32)
+        parts.append(tmp_path / f"part-{index}.parquet")
+        pq.write_table(pa.Table.from_batches([embedding_batch(chunk, vectors, schema)]),
+                       parts[-1])
+    monkeypatch.setattr(extract_module, "ROW_GROUP_ROWS", 4)
+    out_path = tmp_path / "joined.parquet"
+    extract_module._join_parts(parts, out_path, schema, order)
+    ids, vectors, metadata = read_embeddings(out_path)
+    assert ids == order and vectors[:, 0].tolist() == list(range(6))
+    assert metadata == {"model": "test"}
+    assert [pq.read_metadata(out_path).row_group(i).num_rows for i in range(2)] == [4, 2]

@@ -200,3 +200,22 @@ def test_panns_official_checkpoint_keys_load_and_front_end_is_checked(tmp_path: 
     torch.save({"model": other.state_dict()}, wrong_front_end)
     with pytest.raises(ValueError, match="mel filterbank"):
         extractors.load("panns", weights=str(wrong_front_end), device="cpu")
+
+
+@pytest.mark.parametrize("variant", ["v2", "v1_d512"])
+def test_byola_inference_optimisations_keep_the_eager_network_output(tmp_path: Path,
+                                                                     variant: str) -> None:
+    """BatchNorm folded into the convs, max-pool moved before ReLU, the stack frozen: the
+    same function as the network written out in the reference's order."""
+    eager = extractors.load("byola", weights="random", variant=variant,
+                            device="cpu").build_network()
+    randomise_batchnorm(eager)
+    weights = tmp_path / "byola.pth"
+    torch.save({"model": eager.encoder.state_dict()}, weights)
+    optimised = extractors.load("byola", weights=str(weights), variant=variant, device="cpu")
+    assert not isinstance(optimised.network.encoder.features, torch.nn.Sequential)
+    waves = _music_like(3.0, 16000)
+    with torch.inference_mode():
+        expected = eager.eval()(torch.from_numpy(waves)).numpy()
+    assert np.abs(expected).max() > 1e-2
+    assert np.abs(optimised.embed(waves) - expected).max() < TOLERANCE

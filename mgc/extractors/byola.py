@@ -17,7 +17,14 @@ import torch
 from torch import nn
 
 from mgc.extractors.frontend import MelSpectrogram
-from mgc.extractors.neural import POOLINGS, NeuralExtractor, check_choice, pool_over_time
+from mgc.extractors.neural import (
+    POOLINGS,
+    NeuralExtractor,
+    check_choice,
+    fold_batchnorm,
+    freeze_for_cpu,
+    pool_over_time,
+)
 from mgc.extractors.weights import WeightFile, load_checkpoint, load_into, select_state_dict
 
 SAMPLE_RATE = 16000
@@ -104,6 +111,18 @@ class ByolaModel(nn.Module):
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         frames = self.encoder(self.normalised_log_mel(waveforms))
         return pool_over_time(frames, self.pooling)
+
+    def prepare_inference(self, device: torch.device) -> None:
+        """Fold each BatchNorm into its conv and pool before the ReLU (max-pooling and ReLU
+        commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack."""
+        layers = list(self.encoder.features)
+        blocks: list[nn.Module] = []
+        for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True):
+            blocks += [fold_batchnorm(conv, batchnorm), pool, relu]
+        convolutions = nn.Sequential(*blocks)
+        if device.type == "cpu":
+            convolutions = freeze_for_cpu(convolutions, torch.zeros(1, 1, N_MELS, 96))
+        self.encoder.features = convolutions
 
 
 class ByolaExtractor(NeuralExtractor):

@@ -17,7 +17,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mgc.extractors.frontend import MelSpectrogram
-from mgc.extractors.neural import POOLINGS, NeuralExtractor, check_choice, pool_over_time
+from mgc.extractors.neural import (
+    POOLINGS,
+    NeuralExtractor,
+    check_choice,
+    fold_batchnorm,
+    freeze_for_cpu,
+    pool_over_time,
+)
 from mgc.extractors.weights import (
     WeightFile,
     WeightsError,
@@ -65,6 +72,10 @@ class ConvBlock(nn.Module):
         x = F.relu(self.bn2(self.conv2(x)))
         return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
 
+    def fold_batchnorm(self) -> None:
+        self.conv1, self.bn1 = fold_batchnorm(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = fold_batchnorm(self.conv2, self.bn2), nn.Identity()
+
 
 class Cnn14(nn.Module):
     """Waveforms at 32 kHz -> log-mel -> CNN14 -> the 2048-d `embedding` (inference only:
@@ -81,15 +92,30 @@ class Cnn14(nn.Module):
         self.fc1 = nn.Linear(2048, EMBEDDING_DIM)
         self.fc_audioset = nn.Linear(2048, AUDIOSET_CLASSES)
         self.pooling = pooling
+        self.frozen_convolutions: nn.Module | None = None
+
+    def convolutions(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen_convolutions is not None:
+            return self.frozen_convolutions(x)
+        for index in range(1, 7):
+            x = getattr(self, f"conv_block{index}")(x)
+        return x
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         log_mel = 10.0 * torch.log10(self.log_mel(waveforms).clamp(min=AMIN))
         x = self.bn0(log_mel.unsqueeze(-1).transpose(1, 2))      # mel bins as channels
         x = x.transpose(1, 3)                                     # (batch, 1, frames, mels)
-        for index in range(1, 7):
-            x = getattr(self, f"conv_block{index}")(x)
-        x = x.mean(dim=3)                                         # over frequency
+        x = self.convolutions(x).mean(dim=3)                      # over frequency
         return F.relu(self.fc1(pool_over_time(x, self.pooling, dim=2)))
+
+    def prepare_inference(self, device: torch.device) -> None:
+        """Fold every BatchNorm of the conv blocks into its conv; on CPU, freeze the blocks."""
+        blocks = [getattr(self, f"conv_block{index}") for index in range(1, 7)]
+        for block in blocks:
+            block.fold_batchnorm()
+        if device.type == "cpu":
+            self.frozen_convolutions = freeze_for_cpu(nn.Sequential(*blocks),
+                                                      torch.zeros(1, 1, 64, 64))
 
 
 class PannsExtractor(NeuralExtractor):

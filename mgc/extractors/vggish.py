@@ -17,7 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from mgc.extractors.neural import POOLINGS, NeuralExtractor, check_choice, pool_over_time
+from mgc.extractors.neural import (
+    POOLINGS,
+    NeuralExtractor,
+    check_choice,
+    freeze_for_cpu,
+    pool_over_time,
+)
 from mgc.extractors.weights import (
     PRETRAINED,
     RANDOM,
@@ -133,6 +139,12 @@ class Vggish(nn.Module):
         whitened = (x - means) @ eigenvectors.T
         low, high = QUANTISE_RANGE
         return torch.round((whitened.clamp(low, high) - low) * (255.0 / (high - low)))
+
+    def prepare_inference(self, device: torch.device) -> None:
+        """On CPU, freeze the conv stack (no BatchNorm to fold in VGGish)."""
+        if device.type == "cpu":
+            self.features = freeze_for_cpu(self.features,
+                                           torch.zeros(1, 1, EXAMPLE_FRAMES, N_MELS))
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         examples = self.examples(waveforms)
