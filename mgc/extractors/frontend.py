@@ -53,7 +53,3 @@ class MelSpectrogram(nn.Module):
             magnitude = magnitude.pow(self.power)
         return magnitude.transpose(1, 2) @ self.mel_basis
 
-
-def frames_for(n_samples: int, hop_length: int) -> int:
-    """Frame count of a centred STFT: 3001 for 30 s at 16 kHz with a 10 ms hop."""
-    return 1 + n_samples // hop_length
