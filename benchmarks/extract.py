@@ -102,10 +102,10 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _load_ours(model: str, weights: str) -> Any:
+def _load_ours(model: str, weights: str, device: str = "cpu") -> Any:
     from mgc import extractors
 
-    return extractors.load(model, weights=weights, device="cpu", **OPTIONS[model])
+    return extractors.load(model, weights=weights, device=device, **OPTIONS[model])
 
 
 class PannsReference:
@@ -279,7 +279,7 @@ def measure_roofline() -> dict[str, Any]:
 
 
 def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
-               threads: int) -> dict[str, Any]:
+               threads: int, device: str) -> dict[str, Any]:
     """Write the shared weights, then for each model: feed identical decoded waveforms to
     our extractor and to the reference network (max abs difference), and count the FLOPs of
     one 30 s clip on each path. Also measure the roofline."""
@@ -291,7 +291,7 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     result: dict[str, Any] = {"roofline": measure_roofline(), "models": {}}
     for model in models:
         weights = save_weights(model, weights_dir)
-        ours, reference = _load_ours(model, str(weights)), REFERENCES[model](weights)
+        ours, reference = _load_ours(model, str(weights), device), REFERENCES[model](weights)
         n_samples = round(CLIP_SECONDS * ours.sample_rate)
         waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
         ours_vectors = ours.embed(waves)
@@ -320,7 +320,7 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
 
 def _ours_job(model: str, weights: str, raw_dir: Path, tracks: list[tuple[str, str]],
               clip_seconds: float, batch_size: int, threads: int, out_path: Path,
-              rows_per_group: int | None = None) -> dict[str, Any]:
+              rows_per_group: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Our whole path, timed from the loaded and warmed-up model to the final Parquet file."""
     import inspect
 
@@ -330,7 +330,7 @@ def _ours_job(model: str, weights: str, raw_dir: Path, tracks: list[tuple[str, s
     from mgc.extract import clip_samples, extract_embeddings
 
     _set_threads(threads)
-    extractor = _load_ours(model, weights)
+    extractor = _load_ours(model, weights, device)
     frame = pd.DataFrame(tracks, columns=["track_id", "path"])
     group = {} if rows_per_group is None else {"rows_per_group": rows_per_group}
     n_samples = clip_samples("full", clip_seconds, extractor.sample_rate)
@@ -444,7 +444,7 @@ def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[
         _progress(f"{model}: our path, batch {batch_size}, {len(tracks)} clips")
         out_path = root / "out" / f"{model}-{batch_size}.parquet"
         run = in_subprocess(_ours_job, model, str(weights), raw_dir, tracks, CLIP_SECONDS,
-                            batch_size, args.threads, out_path)
+                            batch_size, args.threads, out_path, None, args.device)
         by_batch[batch_size] = _path_summary(run, len(tracks), check["ours_gflop_per_clip"])
     best_batch = min(by_batch, key=lambda b: by_batch[b]["s_per_clip"])
     _progress(f"{model}: reference path, one clip at a time")
@@ -478,14 +478,17 @@ def measure_memory(root: Path, scale: str, threads: int) -> dict[str, Any]:
             "goal": "ratio below 1.10"}
 
 
-def machine_info(threads: int) -> dict[str, Any]:
+def machine_info(threads: int, device: str) -> dict[str, Any]:
+    from mgc.extractors.neural import resolve_device
+
     cpu_model = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         cpu_model = next((line.split(":", 1)[1].strip() for line in
                           cpuinfo.read_text().splitlines() if line.startswith("model name")), "")
     return {"cpu_count": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
-            "cpu_model": cpu_model, "torch_threads": threads, "device": "cpu",
+            "cpu_model": cpu_model, "torch_threads": threads,
+            "device": str(resolve_device(device)),
             "torch_version": version("torch"), "python_version": platform.python_version(),
             "platform": platform.platform(), "load_average_at_start": list(os.getloadavg())}
 
@@ -525,6 +528,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="batch sizes to try on our path; the fastest is reported")
     parser.add_argument("--memory-scale", choices=tuple(MEMORY_SCALES), default="small",
                         help="small: 20 vs 200 clips of 3 s; full: 100 vs 1000")
+    parser.add_argument("--device", default="cpu",
+                        help="our path's device: cpu (default), cuda or auto; the reference "
+                             "paths and the roofline are always CPU")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/extract.json"))
     args = parser.parse_args(argv)
     if args.clips < 1 or args.threads < 1 or min(args.batch_sizes) < 1:
@@ -538,7 +544,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mgc.atomic import write_json
 
     args = parse_args(argv)
-    machine = machine_info(args.threads)
+    machine = machine_info(args.threads, args.device)
     with tempfile.TemporaryDirectory(prefix="mgc-bench-extract-") as temp:
         root = Path(temp)
         _progress(f"rendering {args.clips} clips of {CLIP_SECONDS:g} s at {CORPUS_RATE_HZ} Hz")
@@ -546,7 +552,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         identity_paths = [root / "corpus" / path for _, path in tracks[:IDENTITY_CLIPS]]
         _progress("weights, identity checks, FLOP counts and roofline")
         checks = in_subprocess(_check_job, args.models, root / "weights", identity_paths,
-                               args.threads)
+                               args.threads, args.device)
         models = {model: benchmark_model(model, checks["models"][model], root, tracks, args)
                   for model in args.models}
         memory = measure_memory(root / "memory", args.memory_scale, args.threads)
