@@ -35,7 +35,7 @@ def download(
         options["metadata_archive"] = str(metadata_archive)
     try:
         chosen = get_dataset(dataset, **options)
-    except (TypeError, ValueError) as error:
+    except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     try:
         tracks = build_dataset(chosen, dest)

@@ -79,11 +79,10 @@ class AudioNTT(nn.Module):
                        nn.ReLU(), nn.MaxPool2d(2, stride=2)]
         self.features = nn.Sequential(*layers)
         conv_dim = 64 * (N_MELS // 2**conv_blocks)
-        fc_out = d
         self.fc = nn.Sequential(nn.Linear(conv_dim, d), nn.ReLU(), nn.Dropout(0.3),
-                                nn.Linear(d, fc_out), nn.ReLU())
+                                nn.Linear(d, d), nn.ReLU())
         self.stack_conv_features = stack_conv_features
-        self.dim = conv_dim + fc_out if stack_conv_features else fc_out
+        self.dim = conv_dim + d if stack_conv_features else d
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         x = self.features(log_mel)                        # (batch, ch, mel, time)

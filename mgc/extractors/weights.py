@@ -24,7 +24,14 @@ import numpy as np
 import torch
 
 from mgc.cache import cache_dir
-from mgc.download import Checksum, ChecksumError, DownloadError, fetch_file, sha256_file
+from mgc.download import (
+    DIGEST_HEX_LENGTHS,
+    Checksum,
+    ChecksumError,
+    DownloadError,
+    fetch_file,
+    sha256_file,
+)
 
 RANDOM = "random"
 PRETRAINED = "pretrained"
@@ -64,8 +71,8 @@ def resolve_weights(weights: str | Path, official: WeightFile, *, progress: bool
     if str(weights) == RANDOM:
         return ResolvedWeights(RANDOM, None, None)
     if str(weights) == PRETRAINED:
-        path = _fetch_official(official, progress=progress)
-        return ResolvedWeights(PRETRAINED, path, sha256_file(path))
+        path, sha256 = _fetch_official(official, progress=progress)
+        return ResolvedWeights(PRETRAINED, path, sha256)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsError(f"weights={str(weights)!r}: no such file; use 'pretrained', "
@@ -73,7 +80,9 @@ def resolve_weights(weights: str | Path, official: WeightFile, *, progress: bool
     return ResolvedWeights(str(path), path, sha256_file(path))
 
 
-def _fetch_official(official: WeightFile, *, progress: bool) -> Path:
+def _fetch_official(official: WeightFile, *, progress: bool) -> tuple[Path, str]:
+    """The verified cached file and its sha256, hashing a 300 MB checkpoint once more only
+    where the pin is a prefix."""
     dest = cache_dir("weights") / official.file_name
     checksum = Checksum("sha256", official.sha256) if official.sha256 else None
     try:
@@ -81,11 +90,12 @@ def _fetch_official(official: WeightFile, *, progress: bool) -> Path:
     except DownloadError as error:
         raise WeightsError(str(error)) from None
     if checksum is None:
-        _trust_on_first_use(dest, official)
-    return dest
+        return dest, _trust_on_first_use(dest, official)
+    pinned_in_full = len(checksum.hexdigest) == DIGEST_HEX_LENGTHS["sha256"]
+    return dest, checksum.hexdigest if pinned_in_full else sha256_file(dest)
 
 
-def _trust_on_first_use(dest: Path, official: WeightFile) -> None:
+def _trust_on_first_use(dest: Path, official: WeightFile) -> str:
     """Check a file with no published hash against its size and the sha256 first recorded."""
     if official.size_bytes is not None and dest.stat().st_size != official.size_bytes:
         size = dest.stat().st_size
@@ -100,6 +110,7 @@ def _trust_on_first_use(dest: Path, official: WeightFile) -> None:
         raise ChecksumError(f"{dest}: sha256 is {actual} but {record.read_text().strip()} was "
                             f"recorded when it was first downloaded; delete both files to "
                             "download it again")
+    return actual
 
 
 def load_checkpoint(path: Path) -> Any:
