@@ -88,7 +88,7 @@ KILL_POINTS: dict[str, list[tuple[str, int]]] = {
     f"extract@{DATASET}-{MODEL}": [
         ("mgc.extract.write_parquet", 4),
         ("os.fsync", 3),
-        ("mgc.extract.write_parquet", 8),
+        ("mgc.extract._join_parts", 1),
         ("os.fsync", 8),
     ],
     f"train@{DATASET}-{MODEL}": [
