@@ -2,7 +2,8 @@
 
 `classifier.pt` is a plain state dict (tensors only, loaded with `weights_only=True`);
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
-classifier and loss-head configuration, the extractor's name and options, the clip length.
+classifier configuration and the heads its loss terms trained, the extractor's name and
+options, the clip length.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from mgc.atomic import atomic_path, write_json
 from mgc.model import ClassifierConfig, GenreClassifier
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 STATE_FILE = "classifier.pt"
 INFO_FILE = "bundle.json"
 
@@ -29,8 +30,8 @@ class BundleInfo:
     class_names: list[str]
     input_dim: int
     classifier: dict[str, Any]
-    metric_head: bool
-    pair_head: bool
+    kind: str
+    heads: list[str]
     extractor: str
     extractor_options: dict[str, Any]
     clip_samples: int
@@ -61,11 +62,11 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     raw = json.loads(info_path.read_text())
     if raw.pop("format", None) != BUNDLE_FORMAT:
         raise ValueError(f"{info_path}: unsupported bundle format (this mgc reads format "
-                         f"{BUNDLE_FORMAT})")
+                         f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
     info = BundleInfo(**raw)
     model = GenreClassifier(info.input_dim, len(info.class_names),
-                            ClassifierConfig(**info.classifier),
-                            metric_head=info.metric_head, pair_head=info.pair_head)
+                            ClassifierConfig(**info.classifier), kind=info.kind,
+                            heads=info.heads)
     model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     model.eval()
     return model, info

@@ -1,7 +1,12 @@
-"""The `mgc` command line: the library's tasks for people who are not running the pipeline."""
+"""The `mgc` command line: the library's tasks for people who are not running the pipeline,
+and the output formats they read."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,11 +14,13 @@ import typer
 
 from mgc.archive import UnsafeArchiveError
 from mgc.datasets import REGISTRY as DATASETS
-from mgc.datasets import build_dataset, get_dataset
+from mgc.datasets import get_dataset
 from mgc.download import DownloadError
+from mgc.pipeline.layout import JOINT, Layout
 
 if TYPE_CHECKING:
-    from mgc.sweeps import Sweep
+    from mgc.pipeline.sweeps import Sweep
+    from mgc.predict import Prediction
 
 app = typer.Typer(help="Music genre classification on pretrained audio embeddings.",
                   no_args_is_help=True, add_completion=False)
@@ -37,13 +44,16 @@ def download(
         chosen = get_dataset(dataset, **options)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    from mgc.pipeline.corpus import build_dataset
+
     try:
-        tracks = build_dataset(chosen, dest)
+        tracks = build_dataset(chosen, Layout(data_dir=dest))
     except (DownloadError, UnsafeArchiveError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     counts = tracks["status"].value_counts().to_dict()
-    typer.echo(f"{dataset}: {len(tracks)} tracks in {dest / 'raw' / dataset}; status {counts}")
+    typer.echo(f"{dataset}: {len(tracks)} tracks in {Layout(data_dir=dest).raw(dataset)}; "
+               f"status {counts}")
 
 
 @app.command(help=(
@@ -76,18 +86,12 @@ def predict(
 ) -> None:
     """Genre predictions for `paths` with the bundle `model` (help text in the decorator)."""
     # Imported here so `mgc --help` and `mgc download` do not pay for torch and librosa.
-    from mgc.predict import (
-        GenrePredictor,
-        default_model_dir,
-        format_csv,
-        format_json,
-        format_table,
-    )
+    from mgc.predict import GenrePredictor
 
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
     try:
-        model_dir = model if model is not None else default_model_dir()
+        model_dir = model if model is not None else default_model_dir(Layout().models(JOINT))
     except (FileNotFoundError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="--model") from None
     try:
@@ -109,22 +113,14 @@ def predict(
 
 def _load_sweep_or_fail(name: str, params_file: Path, sweeps_dir: Path) -> Sweep:
     """The sweep `name`, validated against `params_file`; a bad one is a usage error."""
-    from mgc.sweeps import SweepError, load_sweep, load_yaml12, sweep_path
+    from mgc.pipeline.sweeps import SweepError, load_sweep, sweep_path
+    from mgc.pipeline.yaml12 import load_yaml12
 
     try:
         params = load_yaml12(params_file.read_text())
         return load_sweep(sweep_path(name, sweeps_dir), params)
     except (OSError, SweepError) as error:
         raise typer.BadParameter(str(error), param_hint="NAME") from None
-
-
-def _uncommitted_changes() -> list[str]:
-    """Tracked files with uncommitted changes: a queued experiment snapshots them too."""
-    import subprocess
-
-    result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                            capture_output=True, text=True, check=False)
-    return [line[3:] for line in result.stdout.splitlines()] if result.returncode == 0 else []
 
 
 @app.command(help=(
@@ -155,7 +151,7 @@ def sweep(
     import shlex
     import time
 
-    from mgc.experiments import (
+    from mgc.pipeline.experiments import (
         DONE,
         QUEUED,
         RUNNING,
@@ -165,6 +161,7 @@ def sweep(
         queue_command,
         queue_experiment,
         start_queue,
+        uncommitted_changes,
     )
 
     if dry_run and run:
@@ -183,7 +180,7 @@ def sweep(
             raise typer.BadParameter(
                 f"experiments already exist: {', '.join(clashes)}; use --force to overwrite "
                 "them or `dvc exp remove <name>...` first", param_hint="NAME")
-        dirty = _uncommitted_changes()
+        dirty = uncommitted_changes()
         if dirty:
             typer.echo(f"note: the experiments include uncommitted changes to "
                        f"{', '.join(dirty)}", err=True)
@@ -240,14 +237,14 @@ def report(
     """Write the experiments report (help text in the decorator)."""
     import json
 
-    from mgc.experiments import (
+    from mgc.pipeline.experiments import (
         DONE,
         ExperimentsError,
         exp_show,
         experiment_table,
         parse_exp_show,
     )
-    from mgc.report import own_scores, write_experiments_report
+    from mgc.pipeline.experiments_report import own_scores, write_experiments_report
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None
     try:
@@ -276,6 +273,65 @@ def report(
                        f"({best['experiment']})")
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+
+def default_model_dir(models_dir: Path) -> Path:
+    """The only model bundle in `models_dir`, or an error naming the choices.
+
+    The joint model knows the widest label space, so it is the natural default; when
+    several extractors were trained, picking one silently would hide which model spoke, so
+    the user is asked to choose.
+    """
+    from mgc.bundle import INFO_FILE
+
+    bundles = sorted(p for p in models_dir.glob("*/") if (p / INFO_FILE).is_file())
+    if len(bundles) == 1:
+        return bundles[0]
+    if not bundles:
+        raise FileNotFoundError(f"no model bundle in {models_dir}; train one with `dvc repro` "
+                                "or pass --model DIR")
+    raise ValueError(f"several model bundles in {models_dir}: "
+                     f"{', '.join(str(p) for p in bundles)}; choose one with --model DIR")
+
+
+def format_table(predictions: Sequence[Prediction]) -> str:
+    """A plain-text table: one row per file, its top genres with probabilities, best first.
+
+    A failed file's row holds its error instead; it does not widen the genre columns.
+    """
+    k = max((len(p.genres) for p in predictions), default=0)
+    header = ["file", *(f"genre {rank}" for rank in range(1, k + 1))]
+    rows = [[str(p.path), *(f"{g} {prob:.3f}" for g, prob in p.genres)] if p.ok
+            else [str(p.path), f"error: {p.error}"] for p in predictions]
+    aligned = [header, *(row for row, p in zip(rows, predictions, strict=True) if p.ok)]
+    widths = [max(len(row[i]) for row in aligned) for i in range(len(header))]
+    widths[0] = max(len(row[0]) for row in [header, *rows])
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.ljust(widths[i] if i < len(widths) else 0)
+                         for i, cell in enumerate(row))
+
+    return "\n".join(line(row).rstrip() for row in [header, *rows])
+
+
+def format_csv(predictions: Sequence[Prediction]) -> str:
+    """Tidy CSV: one row per (file, rank); a failed file is one row with `error` set."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "rank", "genre", "probability", "clips", "duration_s", "error"])
+    for p in predictions:
+        if not p.ok:
+            writer.writerow([p.path, "", "", "", 0, 0, p.error])
+        for rank, (genre, probability) in enumerate(p.genres, start=1):
+            writer.writerow([p.path, rank, genre, f"{probability:.6f}", p.n_clips,
+                             f"{p.duration_s:.3f}", ""])
+    return buffer.getvalue().rstrip("\n")
+
+
+def format_json(predictions: Sequence[Prediction]) -> str:
+    """A JSON list of `Prediction.to_dict()` records, in input order."""
+    return json.dumps([p.to_dict() for p in predictions], indent=2)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,40 @@
-"""The embedding file format: one Parquet file per dataset and extractor.
+"""Embeddings on disk: the Parquet format, and the streaming extraction loop that writes it.
 
-Columns `track_id` (string) and `embedding` (fixed_size_list<float32>[dim]); the schema
-metadata holds, as JSON under the key `mgc`, everything that produced the vectors (model,
-variant, weights and their sha256, sample rate, pooling, clip policy, mgc version), so a
-file can always be traced back to its configuration. Rows are written in row groups, so
-extraction streams and an interrupted run can resume after the last complete group.
+One Parquet file per dataset and extractor: columns `track_id` (string) and `embedding`
+(fixed_size_list<float32>[dim]); the schema metadata holds, as JSON under the key `mgc`,
+everything that produced the vectors (model, variant, weights and their sha256, sample rate,
+pooling, clip policy, mgc version), so a file can always be traced back to its configuration.
+
+Extraction streams: at most a few batches of audio are alive at once, and every
+`rows_per_group` tracks are written to their own small Parquet part as soon as they are
+embedded. A run that is killed keeps its complete parts; the next run with the same
+configuration skips those tracks, and the final file (parts joined in order, in row groups
+of a fixed size, written atomically) is identical to an uninterrupted run's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from mgc.atomic import atomic_path, write_parquet
+from mgc.audio import AudioError, fit_length, load_audio
+
+if TYPE_CHECKING:
+    from mgc.extractors import Extractor
 
 METADATA_KEY = b"mgc"
 
@@ -58,3 +77,184 @@ def read_embeddings(path: Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
     metadata = json.loads(table.schema.metadata[METADATA_KEY])
     return table.column("track_id").to_pylist(), vectors, metadata
 
+
+CLIP_POLICIES = ("full", "first_10s")
+ROW_GROUP_ROWS = 256
+
+
+@dataclass
+class ExtractionReport:
+    """What an extraction run did: counts, and every track it had to skip with the reason."""
+
+    n_embedded: int = 0
+    n_resumed: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def clip_samples(policy: str, nominal_clip_seconds: float, sample_rate: int) -> int:
+    """Length every clip is cropped or padded to, so clips batch together.
+
+    `full` keeps the dataset's nominal clip length (30 s for GTZAN and FMA); `first_10s` is
+    what the authors fed BYOL-A on GTZAN.
+    """
+    if policy == "full":
+        return round(nominal_clip_seconds * sample_rate)
+    if policy == "first_10s":
+        return 10 * sample_rate
+    raise ValueError(f"clip policy {policy!r}: allowed values are {', '.join(CLIP_POLICIES)}")
+
+
+def _parts_dir(out_path: Path) -> Path:
+    return out_path.with_name(f".{out_path.name}.parts")
+
+
+def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
+                     tracks: pd.DataFrame) -> list[Path]:
+    """Complete parts written by an earlier run with the same configuration and track
+    list, in order; a re-indexed corpus (tracks added, dropped or moved) starts afresh."""
+    signature = parts_dir / "config.json"
+    listing = "\n".join(f"{track_id}\t{path}" for track_id, path
+                        in zip(tracks["track_id"], tracks["path"], strict=True))
+    wanted = json.dumps({"metadata": metadata,
+                         "tracks": hashlib.sha256(listing.encode()).hexdigest()}, sort_keys=True)
+    if parts_dir.exists() and (not signature.exists() or signature.read_text() != wanted):
+        shutil.rmtree(parts_dir)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    signature.write_text(wanted)
+    return sorted(parts_dir.glob("part-*.parquet"))
+
+
+def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_samples: int,
+                    batch_size: int, workers: int) -> Iterator[tuple[list[str], np.ndarray,
+                                                                     dict[str, str]]]:
+    """Yield (ids, waveforms, skipped) batches, decoding ahead in a thread pool.
+
+    Decoding and resampling release the GIL in libsndfile and soxr, so they overlap with
+    the model's forward pass on the main thread. At most two batches are decoded ahead:
+    `Executor.map` would submit the whole corpus at once, and a decoder faster than the
+    model would then hold every clip in memory.
+    """
+    def decode(index: int) -> tuple[str, np.ndarray | None, str]:
+        try:
+            return track_ids[index], fit_length(load_audio(paths[index], sample_rate),
+                                                n_samples), ""
+        except AudioError as error:
+            return track_ids[index], None, f"{error.status}: {error.reason}"
+
+    def in_order(pool: ThreadPoolExecutor) -> Iterator[tuple[str, np.ndarray | None, str]]:
+        ahead: deque[Future[tuple[str, np.ndarray | None, str]]] = deque()
+        for index in range(len(paths)):
+            ahead.append(pool.submit(decode, index))
+            if len(ahead) > 2 * batch_size:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = in_order(pool)
+        ids, waves, skipped = [], [], {}
+        for track_id, wave, reason in results:
+            if wave is None:
+                skipped[track_id] = reason
+            else:
+                ids.append(track_id)
+                waves.append(wave)
+            if len(ids) == batch_size:
+                yield ids, np.stack(waves), skipped
+                ids, waves, skipped = [], [], {}
+        if ids or skipped:
+            yield ids, (np.stack(waves) if waves else np.empty((0, n_samples), np.float32)), skipped
+
+
+def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor, out_path: Path,
+                       *, n_samples: int, metadata: dict[str, Any], batch_size: int = 8,
+                       rows_per_group: int = 64, decode_workers: int = 2,
+                       progress: bool = True) -> ExtractionReport:
+    """Embed every track of `tracks` (columns track_id, path) into the Parquet file `out_path`.
+
+    Each clip is decoded at the extractor's rate, cropped or padded to `n_samples`, and
+    embedded in batches of `batch_size`. `metadata` goes into the file's schema; a resumed
+    run only reuses parts written with identical metadata.
+    """
+    if batch_size < 1 or rows_per_group < 1:
+        raise ValueError("batch_size and rows_per_group must be positive")
+    tracks = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
+    schema = embedding_schema(extractor.dim, metadata)
+    parts_dir = _parts_dir(out_path)
+    parts = _resumable_parts(parts_dir, metadata, tracks)
+    done = set()
+    for part in parts:
+        done.update(pq.read_table(part, columns=["track_id"]).column("track_id").to_pylist())
+    todo = tracks[~tracks["track_id"].isin(done)]
+    report = ExtractionReport(n_resumed=len(done))
+
+    pending_ids: list[str] = []
+    pending_vectors: list[np.ndarray] = []
+
+    def flush() -> None:
+        if not pending_ids:
+            return
+        batch = embedding_batch(pending_ids, np.concatenate(pending_vectors), schema)
+        part_path = parts_dir / f"part-{len(parts):06d}.parquet"
+        write_parquet(part_path, pa.Table.from_batches([batch]))
+        parts.append(part_path)
+        pending_ids.clear()
+        pending_vectors.clear()
+
+    batches = decode_batches([raw_dir / p for p in todo["path"]], list(todo["track_id"]),
+                              extractor.sample_rate, n_samples, batch_size, decode_workers)
+    with tqdm(total=len(tracks), initial=len(done), desc=f"extract {extractor.name}",
+              unit="clip", disable=not progress) as bar:
+        for ids, waves, skipped in batches:
+            report.skipped.update(skipped)
+            if ids:
+                vectors = extractor.embed(waves)
+                position = 0
+                while position < len(ids):
+                    room = rows_per_group - len(pending_ids)
+                    pending_ids.extend(ids[position:position + room])
+                    pending_vectors.append(vectors[position:position + room])
+                    position += room
+                    if len(pending_ids) == rows_per_group:
+                        flush()
+                report.n_embedded += len(ids)
+            bar.update(len(ids) + len(skipped))
+    flush()
+
+    _join_parts(parts, out_path, schema, list(tracks["track_id"]))
+    shutil.rmtree(parts_dir)
+    return report
+
+
+def _join_parts(parts: list[Path], out_path: Path, schema: pa.Schema,
+                track_order: list[str]) -> None:
+    """Write the parts into `out_path` in track order, in row groups of `ROW_GROUP_ROWS`.
+
+    Tracks are embedded in track order and a resumed run continues after its last complete
+    part, so the parts are normally in order already and stream through one at a time;
+    row groups of a fixed size make the file's bytes independent of where the parts broke.
+    A track that failed to decode before an interruption and decodes on the retry lands in
+    a later part; then, and only then, all parts are loaded and sorted.
+    """
+    rank = {track_id: position for position, track_id in enumerate(track_order)}
+    ranks = [rank[track_id] for part in parts
+             for track_id in pq.read_table(part, columns=["track_id"])
+             .column("track_id").to_pylist()]
+
+    def tables() -> Iterator[pa.Table]:
+        if ranks == sorted(ranks):
+            yield from (pq.read_table(part) for part in parts)
+        else:
+            yield pa.concat_tables([pq.read_table(part) for part in parts]).take(
+                np.argsort(ranks, kind="stable"))
+
+    with atomic_path(out_path) as temp, pq.ParquetWriter(temp, schema) as writer:
+        pending = schema.empty_table()
+        for table in tables():
+            pending = pa.concat_tables([pending, table.replace_schema_metadata(
+                schema.metadata).cast(schema)])
+            while pending.num_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pending.slice(0, ROW_GROUP_ROWS).combine_chunks())
+                pending = pending.slice(ROW_GROUP_ROWS)
+        if pending.num_rows:
+            writer.write_table(pending.combine_chunks())

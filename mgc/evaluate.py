@@ -1,11 +1,18 @@
-"""Scores of a trained classifier, computed with scikit-learn, and their mean and std over seeds."""
+"""Scores of a trained classifier (scikit-learn's), their mean and std over seeds, and what
+they are scored on: embeddings aligned with their labels, and every test split a model can
+label, its own and other datasets' tracks of the genres it knows (the paper's Table 3).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+
+from mgc.labels import shared_classes
 
 
 def classification_scores(y_true: np.ndarray, proba: np.ndarray,
@@ -52,3 +59,75 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray,
     """One {actual, predicted} row per test clip: the input of DVC's confusion template."""
     return [{"actual": class_names[t], "predicted": class_names[p]}
             for t, p in zip(y_true, y_pred, strict=True)]
+
+
+@dataclass(frozen=True)
+class LabelledEmbeddings:
+    """Embeddings aligned with their labels: X (n, dim), dataset, label and split per row."""
+
+    x: np.ndarray
+    dataset: np.ndarray
+    track_id: np.ndarray
+    label: np.ndarray
+    split: np.ndarray
+
+    def part(self, mask: np.ndarray) -> LabelledEmbeddings:
+        return LabelledEmbeddings(self.x[mask], self.dataset[mask], self.track_id[mask],
+                                  self.label[mask], self.split[mask])
+
+
+def align(table: pd.DataFrame,
+          embeddings: dict[str, tuple[Sequence[str], np.ndarray]]) -> LabelledEmbeddings:
+    """Join a (dataset, track_id, label, split) table with per-dataset embeddings.
+
+    Tracks in the table without an embedding (skipped at extraction) are dropped; the
+    caller reports how many.
+    """
+    xs, rows = [], []
+    for dataset, part in table.groupby("dataset", sort=True):
+        ids, vectors = embeddings[dataset]
+        position = {track_id: i for i, track_id in enumerate(ids)}
+        present = part[part["track_id"].isin(position)]
+        xs.append(vectors[[position[t] for t in present["track_id"]]])
+        rows.append(present)
+    joined = pd.concat(rows, ignore_index=True)
+    return LabelledEmbeddings(
+        x=np.concatenate(xs).astype(np.float32),
+        dataset=joined["dataset"].to_numpy(dtype=str),
+        track_id=joined["track_id"].to_numpy(dtype=str),
+        label=joined["label"].to_numpy(dtype=str),
+        split=joined["split"].to_numpy(dtype=str),
+    )
+
+
+def class_indices(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Each label's position in `class_names` (the columns of the model's probabilities)."""
+    lookup = {name: i for i, name in enumerate(class_names)}
+    return np.array([lookup[label] for label in labels], dtype=np.int64)
+
+
+def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
+                 class_names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """Every test split the model can label: name -> (X, y indices, how it was matched).
+
+    The train set's own test split (per dataset for `joint`), then the test tracks of every
+    other dataset whose canonical genre the model knows.
+    """
+    own = data.part(data.split == "test")
+    sets = {}
+    for dataset in sorted(set(own.dataset)):
+        part = own.part(own.dataset == dataset)
+        sets[dataset] = (part.x, class_indices(part.label, class_names), "own")
+    if len(sets) > 1:
+        sets["all"] = (own.x, class_indices(own.label, class_names), "own")
+    for dataset, other in sorted(others.items()):
+        if dataset in sets:
+            continue
+        test = other.part(other.split == "test")
+        mapping = shared_classes(sorted(set(test.label)), class_names)
+        keep = np.array([label in mapping for label in test.label], dtype=bool)
+        if keep.any():
+            mapped = [mapping[label] for label in test.label[keep]]
+            sets[dataset] = (test.x[keep], class_indices(np.array(mapped), class_names),
+                             "shared genres")
+    return sets

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mgc.config import invalid
+
 MERGE_STRATEGIES = ("disjoint", "canonical")
 
 
@@ -23,9 +25,7 @@ def joint_label(dataset: str, label: str, strategy: str) -> str:
         return f"{dataset}/{label}"
     if strategy == "canonical":
         return canonical_genre(label)
-    raise ValueError(
-        f"merge.strategy={strategy!r}: allowed values are {', '.join(MERGE_STRATEGIES)}"
-    )
+    raise invalid("strategy", strategy, f"allowed values are {', '.join(MERGE_STRATEGIES)}")
 
 
 def merge_label_spaces(splits: dict[str, pd.DataFrame], strategy: str) -> tuple[

@@ -1,62 +1,29 @@
 """Cross-entropy, contrastive and triplet losses, their in-batch miners and their weighted sum.
 
-The paper's multitask heads (Table 2) are one configuration, `LossWeights`: CE on the anchor,
+Each loss is a registered `LossTerm` (weight key, the heads it reads, its function), and the
+paper's multitask heads (Table 2) are one `LossConfig`: a weight per term, CE on the anchor,
 CE on the other sample(s) of each pair or triplet, a contrastive and a triplet loss on the
-embedding head. Pairs and triplets are mined inside each batch from that batch's own labels
-and returned as indices into it, so every term's labels are the labels of the samples it acts
-on (the authors' code took CE labels as `train_labels[:len(batch)]`, misaligned with its
-pairs), and nothing of size O(n^2) in the dataset is ever built: only a (B, B) mask per batch.
+embedding head. The params keys, the model's heads, the bundle and the experiment reports all
+read `TERMS`, so adding a loss is one `register_term` call.
+
+Pairs and triplets are mined inside each batch from that batch's own labels and returned as
+indices into it, so every term's labels are the labels of the samples it acts on (the
+authors' code took CE labels as `train_labels[:len(batch)]`, misaligned with its pairs), and
+nothing of size O(n^2) in the dataset is ever built: only a (B, B) mask per batch.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from numbers import Real
 
 import torch
 from torch import nn
 
-_WEIGHT_KEYS = ("w_ce", "w_ce_pair", "w_contrastive", "w_triplet")
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """One loss configuration: a head per non-zero weight.
-
-    `w_ce` is CE on the anchor, `w_ce_pair` CE on the other samples of each pair/triplet,
-    `w_contrastive` and `w_triplet` the metric losses on the embedding head, `margin` their
-    margin. `w_ce` must be > 0 because predictions come from the anchor head: a model trained
-    without it would predict from an untrained layer.
-    """
-
-    w_ce: float = 1.0
-    w_ce_pair: float = 0.0
-    w_contrastive: float = 0.0
-    w_triplet: float = 0.0
-    margin: float = 1.0
-
-    def __post_init__(self) -> None:
-        for key in (*_WEIGHT_KEYS, "margin"):
-            value = getattr(self, key)
-            if (isinstance(value, bool) or not isinstance(value, Real)
-                    or not math.isfinite(value) or value < 0):
-                raise ValueError(f"loss.{key}={value!r}: must be a finite number >= 0")
-        if self.w_ce <= 0:
-            raise ValueError(f"loss.w_ce={self.w_ce!r}: must be > 0, since predictions come "
-                             "from the anchor cross-entropy head")
-        if self.margin <= 0:
-            raise ValueError(f"loss.margin={self.margin!r}: must be a finite number > 0")
-
-    @property
-    def uses_metric_loss(self) -> bool:
-        """Whether the model needs its embedding head."""
-        return self.w_contrastive > 0 or self.w_triplet > 0
-
-    @property
-    def uses_pair_ce(self) -> bool:
-        """Whether the model needs its second CE head (the non-anchor role)."""
-        return self.w_ce_pair > 0
+from mgc.config import invalid
+from mgc.model import HEADS, ClassifierOutput
 
 
 def _check_rows(name: str, tensor: torch.Tensor, rows: int) -> None:
@@ -207,73 +174,196 @@ def mine_triplets(labels: torch.Tensor, embeddings: torch.Tensor | None = None,
     return TripletBatch(anchors[valid], positive[valid], negative[valid])
 
 
-@dataclass
-class LossTerms:
-    """The total to back-propagate, and each term's unweighted value for logging.
+class TermBatch:
+    """One training batch as the loss terms see it.
 
-    total = w_ce*ce + w_ce_pair*ce_pair + w_contrastive*contrastive + w_triplet*triplet; a
-    term whose weight is zero is not computed and is None here.
+    Pairs and triplets are mined on first use and shared by every term that asks, and each
+    mining records its partner samples, so CE on partners scores exactly the samples the
+    metric terms used (both positive and negative of a triplet: the paper's 4-head setup).
     """
+
+    def __init__(self, output: ClassifierOutput, labels: torch.Tensor, config: LossConfig,
+                 generator: torch.Generator | None) -> None:
+        _check_labels(labels)
+        self.output, self.labels, self.config, self.generator = output, labels, config, generator
+        self.partners: list[torch.Tensor] = []
+        self._pairs: PairBatch | None = None
+        self._triplets: TripletBatch | None = None
+
+    def output_of(self, name: str) -> torch.Tensor | None:
+        """The model's output for head `name` (one of `mgc.model.HEADS`), None if absent."""
+        return {"anchor": self.output.logits, "pair": self.output.pair_logits,
+                "metric": self.output.embedding}[name]
+
+    def head(self, name: str) -> torch.Tensor:
+        """The model's output for head `name` on the whole batch, shape-checked."""
+        tensor = self.output_of(name)
+        if tensor is None:
+            raise ValueError(f"a loss term needs the model's {name!r} head, which it was built "
+                             "without")
+        _check_rows(f"{name} head", tensor, len(self.labels))
+        return tensor
+
+    @property
+    def pairs(self) -> PairBatch:
+        if self._pairs is None:
+            self._pairs = mine_pairs(self.labels, self.generator)
+            self.partners.append(self._pairs.other_idx)
+        return self._pairs
+
+    @property
+    def triplets(self) -> TripletBatch:
+        if self._triplets is None:
+            embeddings = (self.head("metric") if self.config.triplet_mining == "semi_hard"
+                          else None)
+            self._triplets = mine_triplets(self.labels, embeddings, self.generator)
+            self.partners += [self._triplets.positive_idx, self._triplets.negative_idx]
+        return self._triplets
+
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One term of the multitask loss, and everything the rest of the code needs to know of it.
+
+    `weight_key` is its weight's name under `loss` in params (`w_<name>`); `heads` are the
+    model heads it reads (built only when its weight is > 0; see `mgc.model.HEADS`);
+    `compute` gives its unweighted value on a batch. `metric` marks metric-learning terms,
+    whose share of the total weight is the paper's alpha; `partner_roles` is how many
+    partner samples each anchor gets from its mining (pairs 1, triplets 2), which is how
+    many CE heads the paper counts for CE on partners.
+    """
+
+    weight_key: str
+    heads: tuple[str, ...]
+    compute: Callable[[TermBatch], torch.Tensor]
+    metric: bool = False
+    partner_roles: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.weight_key.removeprefix("w_")
+
+
+TERMS: dict[str, LossTerm] = {}
+"""Every loss term by weight key, in the order they are summed (which fixes the order in
+which they draw from the batch's random generator)."""
+
+ANCHOR_TERM = "w_ce"
+TRIPLET_MINING = ("random", "semi_hard")
+
+
+def register_term(term: LossTerm) -> LossTerm:
+    """Add a loss term: from then on it has a params weight, its heads and a place in the sum."""
+    if not term.weight_key.startswith("w_") or term.weight_key in TERMS:
+        raise ValueError(f"loss term {term.weight_key!r}: the weight key must start with 'w_' "
+                         "and be new")
+    if not term.heads or set(term.heads) - set(HEADS):
+        raise ValueError(f"loss term {term.weight_key!r}: heads {term.heads} must come from "
+                         f"{', '.join(HEADS)}")
+    TERMS[term.weight_key] = term
+    return term
+
+
+def _partner_ce(batch: TermBatch) -> torch.Tensor:
+    index = torch.cat(batch.partners) if batch.partners else batch.pairs.other_idx
+    second = batch.head("pair")
+    if not len(index):
+        return second[index].sum()
+    return nn.functional.cross_entropy(second[index], batch.labels[index])
+
+
+def _contrastive(batch: TermBatch) -> torch.Tensor:
+    pairs, embedded = batch.pairs, batch.head("metric")
+    return contrastive_loss(embedded[pairs.anchor_idx], embedded[pairs.other_idx], pairs.same,
+                            batch.config.margin)
+
+
+def _triplet(batch: TermBatch) -> torch.Tensor:
+    triplets, embedded = batch.triplets, batch.head("metric")
+    return triplet_loss(embedded[triplets.anchor_idx], embedded[triplets.positive_idx],
+                        embedded[triplets.negative_idx], batch.config.margin)
+
+
+register_term(LossTerm(ANCHOR_TERM, ("anchor",),
+                       lambda batch: nn.functional.cross_entropy(batch.head("anchor"),
+                                                                 batch.labels)))
+register_term(LossTerm("w_contrastive", ("metric",), _contrastive, metric=True, partner_roles=1))
+register_term(LossTerm("w_triplet", ("metric",), _triplet, metric=True, partner_roles=2))
+register_term(LossTerm("w_ce_pair", ("pair",), _partner_ce))
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """One loss configuration: a weight per registered term (a term with weight 0 is off and
+    its heads are not built), the metric losses' margin and how triplet negatives are mined.
+
+    The anchor CE weight must be > 0 because predictions come from the anchor head: a model
+    trained without it would predict from an untrained layer. `triplet_mining` is `random`
+    (as in the authors' code) or `semi_hard` (FaceNet's rule, see `mine_triplets`).
+    """
+
+    weights: Mapping[str, float] = field(default_factory=lambda: {ANCHOR_TERM: 1.0})
+    margin: float = 1.0
+    triplet_mining: str = "random"
+
+    def __post_init__(self) -> None:
+        for key, value in self.weights.items():
+            if key not in TERMS:
+                raise invalid(key, value, f"not a loss term; terms: {', '.join(TERMS)}")
+            if (isinstance(value, bool) or not isinstance(value, Real)
+                    or not math.isfinite(value) or value < 0):
+                raise invalid(key, value, "must be a finite number >= 0")
+        if self.weight(ANCHOR_TERM) <= 0:
+            raise invalid(ANCHOR_TERM, self.weight(ANCHOR_TERM),
+                          "must be > 0, since predictions come from the anchor head")
+        if (isinstance(self.margin, bool) or not isinstance(self.margin, Real)
+                or not 0 < self.margin < math.inf):
+            raise invalid("margin", self.margin, "must be a finite number > 0")
+        if self.triplet_mining not in TRIPLET_MINING:
+            raise invalid("triplet_mining", self.triplet_mining,
+                          f"allowed values are {', '.join(TRIPLET_MINING)}")
+
+    def weight(self, key: str) -> float:
+        return float(self.weights.get(key, 0.0))
+
+    @property
+    def active_terms(self) -> tuple[LossTerm, ...]:
+        return tuple(term for key, term in TERMS.items() if self.weight(key) > 0)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The model heads this configuration trains, in `mgc.model.HEADS` order."""
+        needed = {head for term in self.active_terms for head in term.heads}
+        return tuple(head for head in HEADS if head in needed)
+
+
+@dataclass
+class LossValues:
+    """The total to back-propagate, and each active term's unweighted value for logging."""
 
     total: torch.Tensor
-    ce: float
-    ce_pair: float | None = None
-    contrastive: float | None = None
-    triplet: float | None = None
+    by_term: dict[str, float]
 
 
-def _require(head: torch.Tensor | None, key: str, value: float, what: str,
-             rows: int) -> torch.Tensor:
-    if head is None:
-        raise ValueError(f"loss.{key}={value!r} needs the model's {what}, which was None")
-    _check_rows(what, head, rows)
-    return head
+def multitask_loss(output: ClassifierOutput, labels: torch.Tensor, config: LossConfig,
+                   generator: torch.Generator | None = None) -> LossValues:
+    """The weighted sum of every active term of `config` on one batch.
 
-
-def multitask_loss(logits: torch.Tensor, pair_logits: torch.Tensor | None,
-                   embeddings: torch.Tensor | None, labels: torch.Tensor,
-                   weights: LossWeights, generator: torch.Generator | None = None) -> LossTerms:
-    """w_ce*CE(anchor) + w_ce_pair*CE(partners) + w_contrastive*contrastive + w_triplet*triplet.
-
-    Every sample of the batch is an anchor: `logits` is the anchor head on all B samples.
-    Pairs are mined for the contrastive loss, triplets (random negatives) for the triplet
-    loss; `pair_logits`, the second CE head evaluated on all B samples, is scored on the
-    partners those yield (the other sample of each pair; both positive and negative of each
-    triplet, the paper's 4-head setup), or on pairs mined for it alone when no metric loss is
-    on. Zero-weight terms are not computed, and their heads may be None.
+    Every sample of the batch is an anchor: each head is evaluated on all B samples, and the
+    terms score the samples (anchors, pairs, triplets, partners) that `TermBatch` mines.
     """
-    _check_labels(labels)
-    _check_rows("logits", logits, len(labels))
-    ce = nn.functional.cross_entropy(logits, labels)
-    total = weights.w_ce * ce
-    terms = LossTerms(total=total, ce=float(ce.detach()))
-    partners: list[torch.Tensor] = []
-    if weights.w_contrastive > 0 or (weights.uses_pair_ce and weights.w_triplet == 0):
-        pairs = mine_pairs(labels, generator)
-        partners.append(pairs.other_idx)
-        if weights.w_contrastive > 0:
-            embedded = _require(embeddings, "w_contrastive", weights.w_contrastive,
-                                "embeddings", len(labels))
-            contrastive = contrastive_loss(embedded[pairs.anchor_idx], embedded[pairs.other_idx],
-                                           pairs.same, weights.margin)
-            total = total + weights.w_contrastive * contrastive
-            terms.contrastive = float(contrastive.detach())
-    if weights.w_triplet > 0:
-        embedded = _require(embeddings, "w_triplet", weights.w_triplet, "embeddings",
-                            len(labels))
-        triplets = mine_triplets(labels, generator=generator)
-        partners.extend([triplets.positive_idx, triplets.negative_idx])
-        triplet = triplet_loss(embedded[triplets.anchor_idx], embedded[triplets.positive_idx],
-                               embedded[triplets.negative_idx], weights.margin)
-        total = total + weights.w_triplet * triplet
-        terms.triplet = float(triplet.detach())
-    if weights.uses_pair_ce:
-        second = _require(pair_logits, "w_ce_pair", weights.w_ce_pair, "pair_logits",
-                          len(labels))
-        index = torch.cat(partners)
-        ce_pair = (nn.functional.cross_entropy(second[index], labels[index]) if len(index)
-                   else second[index].sum())
-        total = total + weights.w_ce_pair * ce_pair
-        terms.ce_pair = float(ce_pair.detach())
-    terms.total = total
-    return terms
+    batch = TermBatch(output, labels, config, generator)
+    for term in config.active_terms:
+        for head in term.heads:
+            if batch.output_of(head) is None:
+                raise ValueError(f"{term.weight_key}={config.weight(term.weight_key)!r} needs "
+                                 f"the model's {head!r} head, which it was built without")
+    total: torch.Tensor | None = None
+    values: dict[str, float] = {}
+    for term in config.active_terms:
+        value = term.compute(batch)
+        weighted = config.weight(term.weight_key) * value
+        total = weighted if total is None else total + weighted
+        values[term.name] = float(value.detach())
+    assert total is not None  # the anchor term is always active
+    return LossValues(total=total, by_term=values)

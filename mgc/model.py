@@ -7,17 +7,23 @@ state dict is everything `mgc predict` needs to reproduce the training-time inpu
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from mgc.config import check_range, invalid
+from mgc.paper import PAPER_WIDTHS
+
 CLASSIFIER_KINDS = ("dnn", "linear")
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "swish": nn.SiLU,
 }
-PAPER_WIDTHS = (256, 128, 64, 32)
+HEADS = ("anchor", "pair", "metric")
+"""What a loss term can read: the anchor CE head (predictions come from it), a second CE head
+for the other samples of pairs and triplets, and the metric-learning embedding."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,6 @@ class ClassifierConfig:
     when a contrastive or triplet loss is on.
     """
 
-    kind: str = "dnn"
     hidden_layers: int = 4
     width_multiplier: float = 1.0
     dropout: float = 0.3
@@ -38,23 +43,17 @@ class ClassifierConfig:
     embedding_dim: int = 128
 
     def __post_init__(self) -> None:
-        if self.kind not in CLASSIFIER_KINDS:
-            raise ValueError(f"train.classifier.kind={self.kind!r}: allowed values are "
-                             f"{', '.join(CLASSIFIER_KINDS)}")
         if not 1 <= self.hidden_layers <= len(PAPER_WIDTHS):
-            raise ValueError(f"train.classifier.hidden_layers={self.hidden_layers!r}: "
-                             f"must be between 1 and {len(PAPER_WIDTHS)}")
-        if not 0.1 <= self.width_multiplier <= 8:
-            raise ValueError(f"train.classifier.width_multiplier={self.width_multiplier!r}: "
-                             "must be between 0.1 and 8")
+            raise invalid("hidden_layers", self.hidden_layers,
+                          f"must be between 1 and {len(PAPER_WIDTHS)}")
+        check_range("width_multiplier", self.width_multiplier, 0.1, 8)
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"train.classifier.dropout={self.dropout!r}: must be in [0, 1)")
+            raise invalid("dropout", self.dropout, "must be in [0, 1)")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"train.classifier.activation={self.activation!r}: allowed values "
-                             f"are {', '.join(ACTIVATIONS)}")
+            raise invalid("activation", self.activation,
+                          f"allowed values are {', '.join(ACTIVATIONS)}")
         if self.embedding_dim < 2:
-            raise ValueError(f"train.classifier.embedding_dim={self.embedding_dim!r}: "
-                             "must be at least 2")
+            raise invalid("embedding_dim", self.embedding_dim, "must be at least 2")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -84,14 +83,23 @@ class GenreClassifier(nn.Module):
     """
 
     def __init__(self, input_dim: int, n_classes: int, config: ClassifierConfig,
-                 metric_head: bool = False, pair_head: bool = False) -> None:
+                 kind: str = "dnn", heads: Collection[str] = ("anchor",)) -> None:
+        if kind not in CLASSIFIER_KINDS:
+            raise invalid("kind", kind, f"allowed values are {', '.join(CLASSIFIER_KINDS)}")
+        unknown = set(heads) - set(HEADS)
+        if unknown or "anchor" not in heads:
+            raise ValueError(f"heads={sorted(heads)}: must include 'anchor' and come from "
+                             f"{', '.join(HEADS)}")
         super().__init__()
         self.config = config
+        self.kind = kind
+        self.heads = tuple(head for head in HEADS if head in heads)
+        metric_head = "metric" in heads
         self.register_buffer("input_mean", torch.zeros(input_dim))
         self.register_buffer("input_scale", torch.ones(input_dim))
         layers: list[nn.Module] = []
         width = input_dim
-        if config.kind == "dnn":
+        if kind == "dnn":
             for hidden in config.widths:
                 layers.append(nn.Linear(width, hidden))
                 if config.batchnorm:
@@ -103,7 +111,7 @@ class GenreClassifier(nn.Module):
         self.embedding = nn.Linear(width, config.embedding_dim) if metric_head else None
         head_input = config.embedding_dim if metric_head else width
         self.head = nn.Linear(head_input, n_classes)
-        self.pair_head = nn.Linear(head_input, n_classes) if pair_head else None
+        self.pair_head = nn.Linear(head_input, n_classes) if "pair" in heads else None
 
     def set_standardisation(self, mean: np.ndarray, scale: np.ndarray) -> None:
         """Store the training split's feature mean and std (zero std is treated as 1)."""

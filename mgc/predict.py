@@ -7,9 +7,6 @@ probabilities averaged, so a 4-minute song is judged on all of it rather than on
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from mgc.bundle import load_bundle
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au", ".snd",
                     ".aiff", ".aif", ".aifc", ".caf", ".w64", ".rf64")
-DEFAULT_MODELS_DIR = Path("models/joint")
 
 
 @dataclass(frozen=True)
@@ -81,23 +77,6 @@ def find_audio_files(path: Path) -> list[Path]:
         return [path]
     return sorted(p for p in path.rglob("*")
                   if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-
-
-def default_model_dir(models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
-    """The only model bundle in `models_dir`, or an error naming the choices.
-
-    The joint model knows the widest label space, so it is the natural default; when
-    several extractors were trained, picking one silently would hide which model spoke, so
-    the user is asked to choose.
-    """
-    bundles = sorted(p for p in models_dir.glob("*/") if (p / "bundle.json").is_file())
-    if len(bundles) == 1:
-        return bundles[0]
-    if not bundles:
-        raise FileNotFoundError(f"no model bundle in {models_dir}; train one with `dvc repro` "
-                                "or pass --model DIR")
-    raise ValueError(f"several model bundles in {models_dir}: "
-                     f"{', '.join(str(p) for p in bundles)}; choose one with --model DIR")
 
 
 class GenrePredictor:
@@ -188,42 +167,3 @@ def predict_files(paths: Sequence[Path | str], model_dir: Path | str, top_k: int
     """
     predictor = GenrePredictor(Path(model_dir), batch_size=batch_size)
     return predictor.predict_paths([Path(p) for p in paths], top_k=top_k, progress=progress)
-
-
-def format_table(predictions: Sequence[Prediction]) -> str:
-    """A plain-text table: one row per file, its top genres with probabilities, best first.
-
-    A failed file's row holds its error instead; it does not widen the genre columns.
-    """
-    k = max((len(p.genres) for p in predictions), default=0)
-    header = ["file", *(f"genre {rank}" for rank in range(1, k + 1))]
-    rows = [[str(p.path), *(f"{g} {prob:.3f}" for g, prob in p.genres)] if p.ok
-            else [str(p.path), f"error: {p.error}"] for p in predictions]
-    aligned = [header, *(row for row, p in zip(rows, predictions, strict=True) if p.ok)]
-    widths = [max(len(row[i]) for row in aligned) for i in range(len(header))]
-    widths[0] = max(len(row[0]) for row in [header, *rows])
-
-    def line(row: list[str]) -> str:
-        return "  ".join(cell.ljust(widths[i] if i < len(widths) else 0)
-                         for i, cell in enumerate(row))
-
-    return "\n".join(line(row).rstrip() for row in [header, *rows])
-
-
-def format_csv(predictions: Sequence[Prediction]) -> str:
-    """Tidy CSV: one row per (file, rank); a failed file is one row with `error` set."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "rank", "genre", "probability", "clips", "duration_s", "error"])
-    for p in predictions:
-        if not p.ok:
-            writer.writerow([p.path, "", "", "", 0, 0, p.error])
-        for rank, (genre, probability) in enumerate(p.genres, start=1):
-            writer.writerow([p.path, rank, genre, f"{probability:.6f}", p.n_clips,
-                             f"{p.duration_s:.3f}", ""])
-    return buffer.getvalue().rstrip("\n")
-
-
-def format_json(predictions: Sequence[Prediction]) -> str:
-    """A JSON list of `Prediction.to_dict()` records, in input order."""
-    return json.dumps([p.to_dict() for p in predictions], indent=2)

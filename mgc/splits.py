@@ -7,13 +7,15 @@ array separately and so tested each on different tracks).
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from pathlib import Path
 
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from mgc.config import invalid
 from mgc.datasets import Dataset, usable_tracks
 
-PROTOCOLS = ("paper", "standard", "kfold")
+PROTOCOLS = ("paper", "standard")
 
 
 def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
@@ -41,29 +43,16 @@ def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
     return split.reindex(tracks["track_id"]).reset_index(drop=True)
 
 
-def kfold_assignment(tracks: pd.DataFrame, n_folds: int = 10, seed: int = 42) -> pd.Series:
-    """Stratified fold number (0..n_folds-1) per track, for k-fold cross-validation runs."""
-    ordered = tracks.sort_values("track_id", kind="stable")
-    folds = np.empty(len(ordered), dtype=np.int64)
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for fold, (_, test_index) in enumerate(splitter.split(ordered, ordered["label"])):
-        folds[test_index] = fold
-    assignment = pd.Series(folds, index=ordered["track_id"].to_numpy())
-    return assignment.reindex(tracks["track_id"]).reset_index(drop=True)
-
-
-def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir, protocol: str,
-               seed: int = 42, test_fraction: float = 0.2, val_fraction: float = 0.1,
-               n_folds: int = 10) -> pd.DataFrame:
+def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir: Path, protocol: str,
+               seed: int = 42, test_fraction: float = 0.2,
+               val_fraction: float = 0.1) -> pd.DataFrame:
     """Split the usable tracks of `dataset` under `protocol`.
 
-    Returns columns track_id, label, split ('train'/'val'/'test') and, for `kfold`, fold.
-    `kfold` keeps the `paper` split as its default train/val/test so a single run is still
-    defined; the fold column drives cross-validation. Tracks the protocol leaves out (the
-    GTZAN faults) are dropped.
+    Returns columns track_id, label, split ('train'/'val'/'test'). Tracks the protocol
+    leaves out (the GTZAN faults) are dropped.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"data.protocol={protocol!r}: allowed values are {', '.join(PROTOCOLS)}")
+        raise invalid("protocol", protocol, f"allowed values are {', '.join(PROTOCOLS)}")
     usable = usable_tracks(tracks)
     if protocol == "standard":
         split = dataset.standard_split(usable, raw_dir)
@@ -72,6 +61,4 @@ def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir, protocol: str,
                             val_fraction)
     table = pd.DataFrame({"track_id": usable["track_id"], "label": usable["label"],
                           "split": split.to_numpy()})
-    if protocol == "kfold":
-        table["fold"] = kfold_assignment(usable, n_folds, seed).to_numpy()
     return table.dropna(subset=["split"]).reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""The training loop: mini-batches, noise augmentation, early stopping, one seed at a time.
+"""The training loop (mini-batches, noise augmentation, early stopping) and the seed loop
+around it (every classifier kind x every seed, scored on every test split it can label).
 
 A plain loop (nanoGPT-style) rather than a framework: the whole procedure, including what
 is and is not augmented, is readable top to bottom.
@@ -8,13 +9,23 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from mgc.losses import LossWeights, multitask_loss
+from mgc.config import invalid
+from mgc.evaluate import (
+    LabelledEmbeddings,
+    class_indices,
+    classification_scores,
+    confusion_rows,
+    scoring_sets,
+    summarise_over_seeds,
+)
+from mgc.losses import LossConfig, multitask_loss
 from mgc.model import ClassifierConfig, GenreClassifier
 
 NOISE_MODES = ("off", "once", "every_epoch")
@@ -34,10 +45,9 @@ class NoiseConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in NOISE_MODES:
-            raise ValueError(f"train.noise.mode={self.mode!r}: allowed values are "
-                             f"{', '.join(NOISE_MODES)}")
+            raise invalid("mode", self.mode, f"allowed values are {', '.join(NOISE_MODES)}")
         if not math.isfinite(self.snr_db):
-            raise ValueError(f"train.noise.snr_db={self.snr_db!r}: must be a finite number")
+            raise invalid("snr_db", self.snr_db, "must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "patience"):
             if int(getattr(self, key)) < 1:
-                raise ValueError(f"train.{key}={getattr(self, key)!r}: must be a positive integer")
+                raise invalid(key, getattr(self, key), "must be a positive integer")
         if not 0 < self.learning_rate < math.inf:
-            raise ValueError(f"train.learning_rate={self.learning_rate!r}: must be finite and > 0")
+            raise invalid("learning_rate", self.learning_rate, "must be finite and > 0")
         if not 0 <= self.weight_decay < math.inf:
-            raise ValueError(f"train.weight_decay={self.weight_decay!r}: must be finite and >= 0")
+            raise invalid("weight_decay", self.weight_decay, "must be finite and >= 0")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -89,7 +99,8 @@ def _augmented(z: torch.Tensor, y: torch.Tensor, noise: NoiseConfig,
 
 def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                      y_val: np.ndarray, n_classes: int, classifier: ClassifierConfig,
-                     loss: LossWeights, config: TrainConfig, seed: int) -> TrainedClassifier:
+                     loss: LossConfig, config: TrainConfig, seed: int,
+                     kind: str = "dnn") -> TrainedClassifier:
     """Train one classifier with early stopping on validation loss; restore the best epoch.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
@@ -100,8 +111,8 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                          f"{len(x_train)} and {len(x_val)}")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = GenreClassifier(x_train.shape[1], n_classes, classifier,
-                            metric_head=loss.uses_metric_loss, pair_head=loss.uses_pair_ce)
+    model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
+                            heads=loss.heads)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
@@ -125,8 +136,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             if len(index) < 2:
                 continue
             output = model.forward_standardised(z_epoch[index])
-            terms = multitask_loss(output.logits, output.pair_logits, output.embedding,
-                                   y_epoch[index], loss, generator)
+            terms = multitask_loss(output, y_epoch[index], loss, generator)
             optimiser.zero_grad()
             terms.total.backward()
             optimiser.step()
@@ -146,3 +156,60 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     model.load_state_dict(best_state)
     model.eval()
     return TrainedClassifier(model=model, history=history, best_epoch=best_epoch)
+
+
+@dataclass
+class SeedsResult:
+    """Scores per classifier and test set over seeds, and the artefacts of the best DNN seed."""
+
+    metrics: dict[str, object]
+    best_model: GenreClassifier
+    best_seed: int
+    history: list[dict[str, float]]
+    confusion: list[dict[str, str]] = field(default_factory=list)
+
+
+def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
+                     classifier_kinds: Sequence[str], seeds: Sequence[int],
+                     classifier: ClassifierConfig, loss: LossConfig,
+                     config: TrainConfig) -> SeedsResult:
+    """Train each classifier kind once per seed on `data`'s train split (early stopping on
+    its val split), score it on every test split it can label (`scoring_sets`: its own, and
+    `others`' tracks of shared genres), and keep the best seed of the first kind (the DNN by
+    default) as the model to ship.
+
+    The linear probe is trained with plain cross-entropy whatever `loss` says: the
+    multitask heads are a property of the DNN. "Best" is judged on validation accuracy
+    only, never on test.
+    """
+    class_names = sorted(set(data.label))
+    train, val = data.part(data.split == "train"), data.part(data.split == "val")
+    y_train, y_val = class_indices(train.label, class_names), class_indices(val.label, class_names)
+    evaluation = scoring_sets(data, others, class_names)
+    metrics: dict[str, object] = {"classes": len(class_names)}
+    best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
+    for kind in classifier_kinds:
+        loss_for_kind = loss if kind == "dnn" else LossConfig()
+        runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
+        for seed in seeds:
+            trained = train_classifier(train.x, y_train, val.x, y_val, len(class_names),
+                                       classifier, loss_for_kind, config, seed, kind)
+            for name, (x_test, y_test, _) in evaluation.items():
+                proba = trained.model.predict_proba(x_test)
+                runs[name].append(classification_scores(y_test, proba, class_names))
+            val_accuracy = float((trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
+            if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
+                best = (val_accuracy, seed, trained.model, trained.history)
+        metrics[kind] = {
+            name: {**summarise_over_seeds(scores), "n_test": len(evaluation[name][1]),
+                   "matched_by": evaluation[name][2]}
+            for name, scores in runs.items()
+        }
+    if best is None:
+        raise ValueError("classifier_kinds and seeds must not be empty")
+    _, best_seed, best_model, history = best
+    own_test = data.part(data.split == "test")
+    y_test = class_indices(own_test.label, class_names)
+    y_pred = best_model.predict_proba(own_test.x).argmax(axis=1)
+    return SeedsResult(metrics=metrics, best_model=best_model, best_seed=best_seed,
+                       history=history, confusion=confusion_rows(y_test, y_pred, class_names))

@@ -5,24 +5,15 @@ Outputs `data/labels/joint.parquet` and `data/labels/label_map.json`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
-
-from mgc.atomic import write_json, write_parquet
-from mgc.labels import merge_label_spaces
-from stages.params import load_params
+from mgc.pipeline.labelling import merge_datasets
+from mgc.pipeline.layout import Layout
+from mgc.pipeline.params import load_params
 
 
 def main() -> None:
     params = load_params()
-    splits = {name: pd.read_parquet(Path("data/splits") / f"{name}.parquet")
-              for name in params.datasets}
-    joint, label_map = merge_label_spaces(splits, params.merge_strategy)
-    write_parquet(Path("data/labels/joint.parquet"), joint)
-    write_json(Path("data/labels/label_map.json"),
-               {"strategy": params.merge_strategy, "map": label_map})
-    print(f"joint ({params.merge_strategy}): {joint['label'].nunique()} classes, "
+    joint = merge_datasets(params, Layout())
+    print(f"joint ({params.merge.strategy}): {joint['label'].nunique()} classes, "
           f"{len(joint)} tracks")
 
 

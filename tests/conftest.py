@@ -27,11 +27,13 @@ class Corpus:
 
 
 def _build(name: str, root: Path) -> Corpus:
-    from mgc.datasets import build_dataset, get_dataset
+    from mgc.datasets import get_dataset
+    from mgc.pipeline.corpus import build_dataset
+    from mgc.pipeline.layout import Layout
 
     dataset = get_dataset(name, clips_per_genre=CLIPS_PER_GENRE, clip_seconds=CLIP_SECONDS,
                           seed=0, corrupt_tracks=1)
-    tracks = build_dataset(dataset, root, progress=False)
+    tracks = build_dataset(dataset, Layout(data_dir=root), progress=False)
     return Corpus(dataset=dataset, raw_dir=root / "raw" / name, tracks=tracks)
 
 

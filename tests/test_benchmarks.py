@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from benchmarks import extract as extract_benchmark
+from benchmarks.harness import render_corpus
 
 MODELS = {"byola": 3072, "panns": 2048, "vggish": 128}
 PATH_FIELDS = ("seconds", "s_per_clip", "rtf", "gflop_per_clip", "gflops", "roofline_fraction",
@@ -100,7 +101,7 @@ def test_an_embedding_difference_fails_the_benchmark() -> None:
 def test_corpus_is_written_like_gtzan(tmp_path: Path) -> None:
     import soundfile
 
-    tracks = extract_benchmark.render_corpus(tmp_path, 12, 0.5, distinct_clips=10)
+    tracks = render_corpus(tmp_path, 12, 0.5, distinct_clips=10)
     assert tracks[0] == ("blues.00000", "genres/blues/blues.00000.au")
     assert tracks[10] == ("blues.00001", "genres/blues/blues.00001.au")
     info = soundfile.info(tmp_path / tracks[1][1])

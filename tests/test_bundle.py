@@ -19,7 +19,7 @@ CONFIG = ClassifierConfig(hidden_layers=2, width_multiplier=0.5, dropout=0.2,
 def _trained_like_model() -> GenreClassifier:
     """A model whose weights, BatchNorm statistics and standardiser all differ from init."""
     torch.manual_seed(0)
-    model = GenreClassifier(10, 4, CONFIG, metric_head=True, pair_head=True)
+    model = GenreClassifier(10, 4, CONFIG, heads=("anchor", "pair", "metric"))
     rng = np.random.default_rng(0)
     model.set_standardisation(rng.normal(size=10), rng.uniform(0.5, 2.0, size=10))
     model.train()
@@ -33,7 +33,7 @@ def _trained_like_model() -> GenreClassifier:
 
 def _info() -> BundleInfo:
     return BundleInfo(class_names=["blues", "jazz", "pop", "rock"], input_dim=10,
-                      classifier=CONFIG.to_dict(), metric_head=True, pair_head=True,
+                      classifier=CONFIG.to_dict(), kind="dnn", heads=["anchor", "pair", "metric"],
                       extractor="mfcc", extractor_options={"weights": "none"},
                       clip_samples=44100, train_set="synth_gtzan", protocol="paper")
 
@@ -53,8 +53,9 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
 def test_bundle_json_is_plain_and_versioned(tmp_path: Path) -> None:
     save_bundle(_trained_like_model(), _info(), tmp_path)
     raw = json.loads((tmp_path / INFO_FILE).read_text())
-    assert raw["format"] == 1
+    assert raw["format"] == 2
     assert raw["classifier"]["activation"] == "elu"
+    assert raw["kind"] == "dnn" and raw["heads"] == ["anchor", "pair", "metric"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([INFO_FILE, STATE_FILE])
 
 
@@ -74,6 +75,6 @@ def test_empty_directory_is_not_a_bundle(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     save_bundle(_trained_like_model(), _info(), tmp_path)
     raw = json.loads((tmp_path / INFO_FILE).read_text())
-    (tmp_path / INFO_FILE).write_text(json.dumps({**raw, "format": 99}))
-    with pytest.raises(ValueError, match="unsupported bundle format"):
+    (tmp_path / INFO_FILE).write_text(json.dumps({**raw, "format": 1}))
+    with pytest.raises(ValueError, match=r"unsupported bundle format.*retrain"):
         load_bundle(tmp_path)

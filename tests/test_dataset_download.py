@@ -2,14 +2,13 @@
 
 The real datasets cannot be downloaded here, so the pieces that handle them (mirrors,
 resumed transfers, pinned checksums, safe unpacking, the indexer's statuses, the `standard`
-split lists) are run on archives rendered by mgc.datasets.synth in the real layouts and
+split lists) are run on archives rendered by mgc.datasets.synth_archives in the real layouts and
 served by tests.http_server, through the `download` and `split` stages as DVC runs them and
 through `mgc download`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import socket
@@ -35,7 +34,7 @@ from mgc.datasets import REGISTRY, get_dataset, gtzan, usable_tracks
 from mgc.datasets.fma import GENRES as FMA_GENRES
 from mgc.datasets.gtzan import GENRES as GTZAN_GENRES
 from mgc.datasets.gtzan import Gtzan
-from mgc.datasets.synth import render_fma_archives, render_gtzan_archive
+from mgc.datasets.synth_archives import render_fma_archives, render_gtzan_archive
 from mgc.download import ChecksumError
 from tests.http_server import FileServer, unused_port
 
@@ -340,12 +339,22 @@ def test_dead_first_url_falls_back_to_the_mirror(
 
 # --- 7: mgc download ----------------------------------------------------------------------------
 
+def gtzan_with(**fixed: object) -> type[Gtzan]:
+    """Gtzan with some options fixed (a served archive's checksum, local URLs), as the CLI
+    builds it from the registry; a subclass without its own `name` registers nothing."""
+    class Fixed(Gtzan):
+        def __init__(self, **options: object) -> None:
+            super().__init__(**{**options, **fixed})
+
+    return Fixed
+
+
 def test_cli_with_a_local_archive_opens_no_connection_and_indexes(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, gtzan_archive: GtzanArchive) -> None:
     archive = workdir / "mine" / "genres.tar.gz"
     archive.parent.mkdir()
     archive.write_bytes(gtzan_archive.body)
-    monkeypatch.setitem(REGISTRY, "gtzan", functools.partial(Gtzan, sha256=gtzan_archive.sha256))
+    monkeypatch.setitem(REGISTRY, "gtzan", gtzan_with(sha256=gtzan_archive.sha256))
     forbid_connections(monkeypatch)
     dest = workdir / "out"
     result = CliRunner().invoke(app, ["download", "gtzan", "--archive", str(archive),
@@ -375,7 +384,7 @@ def test_cli_with_every_url_dead_names_them_and_where_to_put_the_file(
         workdir: Path, monkeypatch: pytest.MonkeyPatch, http_server: FileServer) -> None:
     urls = [f"http://127.0.0.1:{unused_port()}/genres.tar.gz",
             http_server.url("/gone/genres.tar.gz")]
-    monkeypatch.setitem(REGISTRY, "gtzan", functools.partial(Gtzan, urls=urls))
+    monkeypatch.setitem(REGISTRY, "gtzan", gtzan_with(urls=urls))
     result = CliRunner().invoke(app, ["download", "gtzan", "--dest", str(workdir / "out")])
     assert result.exit_code == 1
     message = result.output

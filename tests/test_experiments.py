@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.experiments import (
+from mgc.pipeline.experiments import (
     DONE,
     FAILED,
     QUEUED,
@@ -37,8 +37,12 @@ from mgc.experiments import (
     parse_exp_show,
     queue_command,
 )
-from mgc.report import EXPERIMENT_FACTORS, factor_rows, write_experiments_report
-from mgc.sweeps import SweepExperiment
+from mgc.pipeline.experiments_report import (
+    EXPERIMENT_FACTORS,
+    factor_rows,
+    write_experiments_report,
+)
+from mgc.pipeline.sweeps import SweepExperiment
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = Path(__file__).parent / "data" / "dvc_exp_show.json"

@@ -1,4 +1,5 @@
-"""mgc.extract: streaming extraction on the tiny corpus, in track order, resumable after a crash."""
+"""mgc.embeddings: streaming extraction on the tiny corpus, in track order, resumable after
+a crash."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from mgc import extract as extract_module
+from mgc import embeddings as extract_module
 from mgc import extractors
 from mgc.audio import fit_length, load_audio
-from mgc.embeddings import read_embeddings
-from mgc.extract import clip_samples, extract_embeddings
+from mgc.embeddings import clip_samples, extract_embeddings, read_embeddings
 
 BATCH = 4
 GROUP = 6

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from mgc import extractors
-from mgc.extractors.byola import PAPER_NORMALISATION, byola_log_mel
-from mgc.extractors.panns import panns_log_mel
-from tests.reference_models import (
+from benchmarks.references import (
     panns_models,
     randomise_batchnorm,
     reference_cnn14,
     reference_vggish,
 )
+from mgc import extractors
+from mgc.extractors.byola import PAPER_NORMALISATION, byola_log_mel
+from mgc.extractors.panns import panns_log_mel
 
 TOLERANCE = 1e-4
 

@@ -222,12 +222,14 @@ def test_building_an_extractor_leaves_the_global_rng_alone() -> None:
 
 
 @pytest.mark.parametrize(("name", "options", "message"), [
-    ("byola", {"variant": "v3"}, r"embed\.byola\.variant='v3'.*v2, v1_d512"),
-    ("byola", {"normalisation": [1.0, 0.0]}, r"embed\.byola\.normalisation.*std > 0"),
-    ("byola", {"normalisation": "train"}, r"embed\.byola\.normalisation"),
-    ("panns", {"pooling": "max"}, r"embed\.panns\.pooling='max'.*mean\+max, mean"),
-    ("vggish", {"pca": "random"}, r"embed\.vggish\.pca='random'"),
-    ("vggish", {"postprocess": "yes"}, r"embed\.vggish\.postprocess='yes'"),
+    ("byola", {"variant": "v3"}, r"^byola\.variant='v3'.*v2, v1_d512"),
+    ("byola", {"normalisation": [1.0, 0.0]}, r"^byola\.normalisation.*std > 0"),
+    ("byola", {"normalisation": "speech"}, r"^byola\.normalisation.*paper, train"),
+    ("byola", {"pooling": "max", "variant": "v2"}, r"^byola\.pooling='max'.*mean\+max, mean"),
+    ("panns", {"pooling": "max"}, r"^panns\.pooling='max'.*mean\+max, mean"),
+    ("panns", {"poolin": "max"}, r"^panns\.poolin: unknown.*device, pooling, seed, weights"),
+    ("vggish", {"pca": "random"}, r"^vggish\.pca='random'"),
+    ("vggish", {"postprocess": "yes"}, r"^vggish\.postprocess='yes'"),
     ("panns", {"device": "tpu"}, r"device='tpu'"),
 ])
 def test_bad_options_name_the_key_and_the_allowed_values(name: str, options: dict[str, Any],

@@ -42,10 +42,12 @@ from mgc import atomic, extractors
 from mgc import bundle as bundle_module
 from mgc.atomic import write_csv, write_json, write_parquet, write_text
 from mgc.bundle import STATE_FILE, BundleInfo, save_bundle
-from mgc.datasets import build_dataset, get_dataset
+from mgc.datasets import get_dataset
 from mgc.download import CHUNK_BYTES, Checksum, fetch_file
-from mgc.extract import clip_samples, extract_embeddings
+from mgc.embeddings import clip_samples, extract_embeddings
 from mgc.model import ClassifierConfig, GenreClassifier
+from mgc.pipeline.corpus import build_dataset
+from mgc.pipeline.layout import Layout
 from tests.dvc_project import REPO, scaffold_project
 from tests.http_server import FileServer
 
@@ -80,19 +82,19 @@ call of TARGET (a dotted name: module attribute, or class attribute such as a me
 
 KILL_POINTS: dict[str, list[tuple[str, int]]] = {
     f"download@{DATASET}": [
-        ("mgc.datasets.base.safe_extract", 1),
+        ("mgc.datasets.indexing.safe_extract", 1),
         ("mgc.archive._replace_dir", 1),
-        ("mgc.datasets.base.probe", 20),
+        ("mgc.datasets.indexing.probe", 20),
         ("os.fsync", 1),
     ],
     f"extract@{DATASET}-{MODEL}": [
-        ("mgc.extract.write_parquet", 4),
+        ("mgc.embeddings.write_parquet", 4),
         ("os.fsync", 3),
-        ("mgc.extract._join_parts", 1),
+        ("mgc.embeddings._join_parts", 1),
         ("os.fsync", 8),
     ],
     f"train@{DATASET}-{MODEL}": [
-        ("mgc.experiment.train_classifier", 2),
+        ("mgc.train.train_classifier", 2),
         ("mgc.bundle.save_bundle", 1),
         ("os.fsync", 2),
         ("os.fsync", 3),
@@ -135,7 +137,8 @@ def _stage_statement(stage: str) -> str:
     module, argv = STAGE_STATEMENTS[stage]
     prelude = ""
     if stage.startswith("extract@"):
-        prelude = ("import functools, mgc.extract as m; m.extract_embeddings = functools.partial("
+        prelude = ("import functools, mgc.embeddings as m; "
+                   "m.extract_embeddings = functools.partial("
                    f"m.extract_embeddings, rows_per_group={EXTRACT_GROUP}); ")
     return f"{prelude}import sys; sys.argv = {[module, *argv]!r}; import {module}; {module}.main()"
 
@@ -328,9 +331,9 @@ def _fill_then_fail(destination: Any) -> None:
 def _small_model() -> tuple[GenreClassifier, BundleInfo]:
     config = ClassifierConfig(hidden_layers=1)
     torch.manual_seed(0)
-    model = GenreClassifier(4, 2, config, metric_head=False, pair_head=False)
+    model = GenreClassifier(4, 2, config)
     info = BundleInfo(class_names=["a", "b"], input_dim=4, classifier=config.to_dict(),
-                      metric_head=False, pair_head=False, extractor="mfcc",
+                      kind="dnn", heads=["anchor"], extractor="mfcc",
                       extractor_options={}, clip_samples=100, train_set="synth_gtzan",
                       protocol="paper")
     return model, info
@@ -474,14 +477,18 @@ def test_unpack_killed_mid_way_is_not_indexed_twice(synth_gtzan: Any, tmp_path: 
     not index that hidden `.genres.<id>.partial` copy as a second set of tracks."""
     data = tmp_path / "data"
     run_killed(REPO, "mgc.archive._replace_dir", 1,
-               "from pathlib import Path; from mgc.datasets import build_dataset, get_dataset; "
+               "from pathlib import Path; from mgc.datasets import get_dataset; "
+               "from mgc.pipeline.corpus import build_dataset; "
+               "from mgc.pipeline.layout import Layout; "
                f"build_dataset(get_dataset({DATASET!r}, clips_per_genre=5, clip_seconds=2.0, "
-               f"seed=0, corrupt_tracks=1), Path({str(data)!r}), progress=False)")
+               f"seed=0, corrupt_tracks=1), Layout(data_dir=Path({str(data)!r})), "
+               "progress=False)")
     raw = data / "raw" / DATASET
     assert [p.name.endswith(".partial") for p in raw.iterdir()] == [True]
 
     tracks = build_dataset(get_dataset(DATASET, clips_per_genre=5, clip_seconds=2.0, seed=0,
-                                       corrupt_tracks=1), data, progress=False)
+                                       corrupt_tracks=1), Layout(data_dir=data),
+                           progress=False)
     assert tracks["track_id"].is_unique
     # Reasons quote the file's absolute path, which differs between the two trees.
     pd.testing.assert_frame_equal(tracks.drop(columns="reason"),

@@ -55,7 +55,7 @@ def test_merge_keeps_every_row_with_its_split_and_source(splits: dict[str, pd.Da
 
 
 def test_unknown_strategy_names_key_and_allowed_values() -> None:
-    with pytest.raises(ValueError, match=r"merge\.strategy='union'.*disjoint, canonical"):
+    with pytest.raises(ValueError, match=r"^strategy='union'.*disjoint, canonical"):
         joint_label("gtzan", "rock", "union")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,14 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from mgc.config import ConfigError
 from mgc.losses import (
-    LossWeights,
+    TERMS,
+    LossConfig,
+    LossTerm,
+    LossValues,
     contrastive_loss,
     mine_pairs,
     mine_triplets,
     multitask_loss,
+    register_term,
     triplet_loss,
 )
+from mgc.model import ClassifierConfig, ClassifierOutput, GenreClassifier
 
 ORIGIN = [0.0, 0.0]
 FAR = [3.0, 4.0]  # distance 5 from ORIGIN
@@ -237,7 +244,14 @@ def test_miners_reject_bad_labels(labels: torch.Tensor) -> None:
         mine_pairs(labels)
 
 
-# --- LossWeights -------------------------------------------------------------------------
+# --- LossConfig and the term registry ------------------------------------------------------
+
+
+def loss_config(margin: float = 1.0, triplet_mining: str = "random",
+                **weights: float) -> LossConfig:
+    """The loss weights as keywords (anchor CE 1.0 unless given), as a LossConfig."""
+    return LossConfig(weights={"w_ce": 1.0, **weights}, margin=margin,
+                      triplet_mining=triplet_mining)
 
 
 @pytest.mark.parametrize(
@@ -251,22 +265,72 @@ def test_miners_reject_bad_labels(labels: torch.Tensor) -> None:
         ("w_triplet", True, "number"),
         ("margin", 0.0, "> 0"),
         ("margin", "one", "number"),
+        ("triplet_mining", "hardest", "random, semi_hard"),
+        ("w_focal", 0.5, "w_ce, w_contrastive, w_triplet, w_ce_pair"),
     ],
 )
-def test_loss_weights_validation_names_key_value_and_rule(key: str, value: object,
-                                                          allowed: str) -> None:
-    with pytest.raises(ValueError) as error:
-        LossWeights(**{key: value})
+def test_loss_config_validation_names_key_value_and_rule(key: str, value: object,
+                                                         allowed: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        loss_config(**{key: value})
     message = str(error.value)
-    assert f"loss.{key}={value!r}" in message and allowed in message
+    assert message.startswith(f"{key}={value!r}") and allowed in message
 
 
-def test_loss_weights_heads() -> None:
-    assert not LossWeights().uses_metric_loss and not LossWeights().uses_pair_ce
-    assert LossWeights(w_contrastive=0.3).uses_metric_loss
-    assert LossWeights(w_triplet=0.3).uses_metric_loss
-    assert LossWeights(w_ce_pair=0.3).uses_pair_ce and not LossWeights(
-        w_ce_pair=0.3).uses_metric_loss
+def test_loss_config_heads_are_those_of_its_active_terms() -> None:
+    assert loss_config().heads == ("anchor",)
+    assert loss_config(w_contrastive=0.3).heads == ("anchor", "metric")
+    assert loss_config(w_triplet=0.3).heads == ("anchor", "metric")
+    assert loss_config(w_ce_pair=0.3).heads == ("anchor", "pair")
+    assert loss_config(w_ce_pair=0.3, w_triplet=0.1).heads == ("anchor", "pair", "metric")
+
+
+@pytest.fixture
+def toy_term():
+    """A registered toy loss (mean squared metric embedding), removed again afterwards."""
+    term = register_term(LossTerm("w_norm", ("metric",),
+                                  lambda batch: batch.head("metric").pow(2).mean()))
+    yield term
+    del TERMS[term.weight_key]
+
+
+def test_a_registered_term_gets_its_heads_its_weight_and_its_share(toy_term: LossTerm,
+                                                                   tmp_path) -> None:
+    """Adding a loss is one term: the model, the multitask sum, the bundle and the params
+    parser all follow the registry."""
+    from mgc.bundle import BundleInfo, load_bundle, save_bundle
+    from mgc.pipeline.params import parse_params
+    from mgc.pipeline.yaml12 import load_yaml12
+
+    config = loss_config(w_norm=0.5)
+    assert config.heads == ("anchor", "metric")
+    model = GenreClassifier(6, 3, ClassifierConfig(hidden_layers=1), heads=config.heads)
+    labels = torch.tensor([0, 1, 2, 0])
+    output = model(torch.randn(4, 6))
+    values = multitask_loss(output, labels, config)
+    expected = (nn.functional.cross_entropy(output.logits, labels)
+                + 0.5 * output.embedding.pow(2).mean())
+    assert values.by_term.keys() == {"ce", "norm"}
+    assert values.total.item() == pytest.approx(expected.item())
+
+    save_bundle(model, BundleInfo(
+        class_names=["a", "b", "c"], input_dim=6, classifier=model.config.to_dict(),
+        kind=model.kind, heads=list(model.heads), extractor="mfcc", extractor_options={},
+        clip_samples=100, train_set="synth_gtzan", protocol="paper"), tmp_path)
+    assert load_bundle(tmp_path)[0].embedding is not None
+
+    raw = load_yaml12((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"loss: missing key.*w_norm"):
+        parse_params(raw)
+    raw["loss"]["w_norm"] = 0.25
+    assert parse_params(raw).loss.weight("w_norm") == 0.25
+
+
+def test_registering_a_bad_term_is_refused() -> None:
+    with pytest.raises(ValueError, match="w_ce"):
+        register_term(LossTerm("w_ce", ("anchor",), lambda batch: batch.head("anchor").sum()))
+    with pytest.raises(ValueError, match="heads"):
+        register_term(LossTerm("w_other", ("projection",), lambda batch: torch.zeros(())))
 
 
 # --- multitask ---------------------------------------------------------------------------
@@ -284,6 +348,13 @@ def _three_and_one() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Te
     return labels, logits, pair_logits, embeddings
 
 
+def multitask(logits: torch.Tensor, pair_logits: torch.Tensor | None,
+              embeddings: torch.Tensor | None, labels: torch.Tensor, config: LossConfig,
+              generator: torch.Generator | None = None) -> LossValues:
+    return multitask_loss(ClassifierOutput(logits, pair_logits, embeddings), labels, config,
+                          generator)
+
+
 CE_CLASS_0 = math.log(4 / 3)  # pair logits (ln 3, 0): p(0) = 3/4
 CE_CLASS_1 = math.log(4)  # p(1) = 1/4
 
@@ -297,21 +368,21 @@ CE_CLASS_1 = math.log(4)  # p(1) = 1/4
 def test_multitask_terms_match_hand_computation(w_contrastive: float, w_triplet: float,
                                                 ce_pair: float) -> None:
     labels, logits, pair_logits, embeddings = _three_and_one()
-    weights = LossWeights(w_ce=0.7, w_ce_pair=0.2, w_contrastive=w_contrastive,
+    weights = loss_config(w_ce=0.7, w_ce_pair=0.2, w_contrastive=w_contrastive,
                           w_triplet=w_triplet, margin=6.0)
-    terms = multitask_loss(logits, pair_logits, embeddings, labels, weights,
+    terms = multitask(logits, pair_logits, embeddings, labels, weights,
                            torch.Generator().manual_seed(0))
     ce = math.log(2)  # uniform logits over 2 classes
     contrastive = (3 * 0**2 + 4 * (6 - 5) ** 2) / 7  # 3 positive pairs, 4 negative pairs
     triplet = max(0, 0 - 5 + 6)
-    assert terms.ce == pytest.approx(ce)
-    assert terms.ce_pair == pytest.approx(ce_pair)
+    assert terms.by_term.get("ce") == pytest.approx(ce)
+    assert terms.by_term.get("ce_pair") == pytest.approx(ce_pair)
     expected = 0.7 * ce + 0.2 * ce_pair
     if w_contrastive:
-        assert terms.contrastive == pytest.approx(contrastive)
+        assert terms.by_term.get("contrastive") == pytest.approx(contrastive)
         expected += w_contrastive * contrastive
     if w_triplet:
-        assert terms.triplet == pytest.approx(triplet)
+        assert terms.by_term.get("triplet") == pytest.approx(triplet)
         expected += w_triplet * triplet
     assert terms.total.item() == pytest.approx(expected, rel=1e-6)
     terms.total.backward()
@@ -329,11 +400,11 @@ def test_multitask_total_is_the_weighted_sum_of_its_terms(
     batch = len(labels)
     logits, pair_logits = torch.randn(2, batch, 4, generator=generator)
     embeddings = torch.randn(batch, 3, generator=generator)
-    weights = LossWeights(w_ce=0.5, w_ce_pair=w[0], w_contrastive=w[1], w_triplet=w[2])
-    terms = multitask_loss(logits, pair_logits, embeddings, torch.tensor(labels), weights,
+    weights = loss_config(w_ce=0.5, w_ce_pair=w[0], w_contrastive=w[1], w_triplet=w[2])
+    terms = multitask(logits, pair_logits, embeddings, torch.tensor(labels), weights,
                            generator)
-    parts = [(weights.w_ce, terms.ce), (weights.w_ce_pair, terms.ce_pair),
-             (weights.w_contrastive, terms.contrastive), (weights.w_triplet, terms.triplet)]
+    parts = [(weights.weight(f"w_{name}"), terms.by_term.get(name))
+             for name in ("ce", "ce_pair", "contrastive", "triplet")]
     assert all((value is None) == (weight == 0) for weight, value in parts)
     assert all(value is None or math.isfinite(value) for _, value in parts)
     expected = sum(weight * value for weight, value in parts if value is not None)
@@ -343,18 +414,18 @@ def test_multitask_total_is_the_weighted_sum_of_its_terms(
 def test_pair_ce_labels_are_those_of_the_partner_samples() -> None:
     labels = torch.tensor([2, 0, 1, 1, 0, 2, 2, 1])
     perfect = 30.0 * nn.functional.one_hot(labels, 3).float()
-    weights = LossWeights(w_ce_pair=1.0, w_contrastive=1.0, w_triplet=1.0)
-    terms = multitask_loss(torch.zeros(8, 3), perfect, torch.randn(8, 4), labels, weights,
+    weights = loss_config(w_ce_pair=1.0, w_contrastive=1.0, w_triplet=1.0)
+    terms = multitask(torch.zeros(8, 3), perfect, torch.randn(8, 4), labels, weights,
                            torch.Generator().manual_seed(0))
-    assert terms.ce_pair is not None and terms.ce_pair < 1e-9
+    assert terms.by_term.get("ce_pair") is not None and terms.by_term.get("ce_pair") < 1e-9
 
 
 def test_zero_weight_terms_leave_gradients_untouched() -> None:
     labels, logits, pair_logits, embeddings = _three_and_one()
-    terms = multitask_loss(logits, pair_logits, embeddings, labels,
-                           LossWeights(w_ce=0.7, margin=6.0), torch.Generator().manual_seed(0))
+    terms = multitask(logits, pair_logits, embeddings, labels,
+                           loss_config(w_ce=0.7, margin=6.0), torch.Generator().manual_seed(0))
     terms.total.backward()
-    assert terms.ce_pair is terms.contrastive is terms.triplet is None
+    assert terms.by_term.keys() == {"ce"}
     assert pair_logits.grad is None and embeddings.grad is None
     plain = logits.detach().clone().requires_grad_(True)
     (0.7 * nn.functional.cross_entropy(plain, labels)).backward()
@@ -363,18 +434,18 @@ def test_zero_weight_terms_leave_gradients_untouched() -> None:
 
 def test_heads_may_be_missing_when_their_weight_is_zero() -> None:
     labels = torch.tensor([0, 1, 1])
-    terms = multitask_loss(torch.randn(3, 2), None, None, labels, LossWeights())
-    assert terms.total.item() == pytest.approx(terms.ce)
+    terms = multitask(torch.randn(3, 2), None, None, labels, loss_config())
+    assert terms.total.item() == pytest.approx(terms.by_term.get("ce"))
 
 
 @pytest.mark.parametrize(("weights", "key"), [
-    (LossWeights(w_contrastive=0.3), "loss.w_contrastive=0.3"),
-    (LossWeights(w_triplet=0.5), "loss.w_triplet=0.5"),
-    (LossWeights(w_ce_pair=0.2), "loss.w_ce_pair=0.2"),
+    (loss_config(w_contrastive=0.3), "w_contrastive=0.3"),
+    (loss_config(w_triplet=0.5), "w_triplet=0.5"),
+    (loss_config(w_ce_pair=0.2), "w_ce_pair=0.2"),
 ])
-def test_a_missing_head_is_named_by_its_weight(weights: LossWeights, key: str) -> None:
+def test_a_missing_head_is_named_by_its_weight(weights: LossConfig, key: str) -> None:
     with pytest.raises(ValueError, match=key):
-        multitask_loss(torch.randn(4, 2), None, None, torch.tensor([0, 0, 1, 1]), weights)
+        multitask(torch.randn(4, 2), None, None, torch.tensor([0, 0, 1, 1]), weights)
 
 
 def test_single_class_batch_multitask_is_finite_and_backpropagates() -> None:
@@ -382,10 +453,10 @@ def test_single_class_batch_multitask_is_finite_and_backpropagates() -> None:
     logits = torch.randn(6, 3, requires_grad=True)
     pair_logits = torch.randn(6, 3, requires_grad=True)
     embeddings = torch.randn(6, 4, requires_grad=True)
-    weights = LossWeights(w_ce_pair=0.5, w_contrastive=0.5, w_triplet=0.5)
-    terms = multitask_loss(logits, pair_logits, embeddings, labels, weights,
+    weights = loss_config(w_ce_pair=0.5, w_contrastive=0.5, w_triplet=0.5)
+    terms = multitask(logits, pair_logits, embeddings, labels, weights,
                            torch.Generator().manual_seed(0))
-    assert terms.triplet == 0.0  # no triplets in one class
+    assert terms.by_term.get("triplet") == 0.0  # no triplets in one class
     assert math.isfinite(terms.total.item())
     terms.total.backward()
     for tensor in (logits, pair_logits, embeddings):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from mgc.config import ConfigError
 from mgc.model import ClassifierConfig, GenreClassifier
 
 
@@ -44,7 +45,7 @@ def test_paper_block_is_linear_bn_activation_dropout() -> None:
 
 
 def test_linear_probe_is_one_layer_on_the_input() -> None:
-    model = GenreClassifier(40, 10, ClassifierConfig(kind="linear"))
+    model = GenreClassifier(40, 10, ClassifierConfig(), kind="linear")
     assert len(model.trunk) == 0
     assert (model.head.in_features, model.head.out_features) == (40, 10)
 
@@ -52,19 +53,30 @@ def test_linear_probe_is_one_layer_on_the_input() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("kind", "svm", r"train\.classifier\.kind='svm'.*dnn, linear"),
-        ("hidden_layers", 5, r"train\.classifier\.hidden_layers=5.*between 1 and 4"),
-        ("hidden_layers", 0, r"train\.classifier\.hidden_layers=0"),
-        ("width_multiplier", 0.0, r"train\.classifier\.width_multiplier=0\.0"),
-        ("dropout", 1.5, r"train\.classifier\.dropout=1\.5.*\[0, 1\)"),
-        ("dropout", -0.1, r"train\.classifier\.dropout=-0\.1"),
-        ("activation", "tanh", r"train\.classifier\.activation='tanh'.*relu, leaky_relu, elu"),
-        ("embedding_dim", 1, r"train\.classifier\.embedding_dim=1"),
+        ("hidden_layers", 5, r"^hidden_layers=5.*between 1 and 4"),
+        ("hidden_layers", 0, r"^hidden_layers=0"),
+        ("width_multiplier", 0.0, r"^width_multiplier=0\.0"),
+        ("dropout", 1.5, r"^dropout=1\.5.*\[0, 1\)"),
+        ("dropout", -0.1, r"^dropout=-0\.1"),
+        ("activation", "tanh", r"^activation='tanh'.*relu, leaky_relu, elu"),
+        ("embedding_dim", 1, r"^embedding_dim=1"),
     ],
 )
-def test_config_errors_name_the_key(field: str, value: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_config_errors_name_the_field(field: str, value: object, message: str) -> None:
+    """The library names its own field; the params layer adds where it lives (test_params)."""
+    with pytest.raises(ConfigError, match=message):
         ClassifierConfig(**{field: value})
+
+
+@pytest.mark.parametrize("heads", [("pair",), ("anchor", "projection")])
+def test_heads_must_include_the_anchor_and_be_known(heads: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        GenreClassifier(8, 3, ClassifierConfig(), heads=heads)
+
+
+def test_unknown_kind_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match=r"kind='svm'.*dnn, linear"):
+        GenreClassifier(8, 3, ClassifierConfig(), kind="svm")
 
 
 def test_heads_exist_only_when_asked() -> None:
@@ -75,7 +87,7 @@ def test_heads_exist_only_when_asked() -> None:
     assert output.logits.shape == (4, 5)
     assert output.embedding is None and output.pair_logits is None
 
-    full = GenreClassifier(12, 5, config, metric_head=True, pair_head=True)
+    full = GenreClassifier(12, 5, config, heads=("anchor", "pair", "metric"))
     assert (full.embedding.in_features, full.embedding.out_features) == (128, 16)
     assert full.head.in_features == 16 and full.pair_head.in_features == 16
     full.eval()

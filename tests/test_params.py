@@ -1,4 +1,5 @@
-"""stages.params: the repository's params.yaml parses; every bad value names its key and options."""
+"""mgc.pipeline.params: the repository's params.yaml parses; every bad value names its key
+and what is allowed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.params import ParamsError, load_params, parse_params
+from mgc.pipeline.params import ParamsError, load_params, parse_params
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -42,27 +43,27 @@ def _without(raw: dict[str, Any], dotted: str) -> dict[str, Any]:
 
 def test_repository_params_parse(raw: dict[str, Any]) -> None:
     params = load_params(REPO_PARAMS)
-    assert params.datasets == tuple(raw["data"]["datasets"])
-    assert params.protocol == raw["data"]["protocol"]
-    assert params.split_seed == raw["data"]["seed"]
-    assert params.models == tuple(raw["embed"]["models"])
-    for model in params.models:
+    assert params.data.datasets == tuple(raw["data"]["datasets"])
+    assert params.data.protocol == raw["data"]["protocol"]
+    assert params.data.seed == raw["data"]["seed"]
+    assert params.embed.models == tuple(raw["embed"]["models"])
+    for model in params.embed.models:
         assert params.embed[model].clip == raw["embed"][model]["clip"]
         assert params.embed[model].batch_size == raw["embed"][model]["batch_size"]
-    assert set(params.sources) == set(params.datasets)
-    assert params.train_sets == tuple(raw["train"]["sets"])
-    assert params.seeds == tuple(raw["train"]["seeds"])
-    assert params.classifier.hidden_layers == raw["train"]["classifier"]["hidden_layers"]
-    assert params.classifier.dropout == raw["train"]["classifier"]["dropout"]
-    assert params.training.epochs == raw["train"]["epochs"]
-    assert params.training.noise.snr_db == raw["train"]["noise"]["snr_db"]
-    assert params.loss.w_ce == raw["loss"]["w_ce"]
+    assert set(params.data.sources) == set(raw["data"]["sources"])
+    assert params.train.sets == tuple(raw["train"]["sets"])
+    assert params.train.seeds == tuple(raw["train"]["seeds"])
+    assert params.train.classifier.hidden_layers == raw["train"]["classifier"]["hidden_layers"]
+    assert params.train.classifier.dropout == raw["train"]["classifier"]["dropout"]
+    assert params.train.training.epochs == raw["train"]["epochs"]
+    assert params.train.training.noise.snr_db == raw["train"]["noise"]["snr_db"]
+    assert params.loss.weight("w_ce") == raw["loss"]["w_ce"]
 
 
 @pytest.mark.parametrize(
     ("dotted", "value", "names"),
     [
-        ("data.protocol", "random", ["data.protocol", "paper", "standard", "kfold"]),
+        ("data.protocol", "random", ["data.protocol", "paper", "standard"]),
         ("data.datasets", ["synth_gtzan", "gtzan2"],
          ["data.datasets", "gtzan2", "fma_small", "gtzan", "synth_fma", "synth_gtzan"]),
         ("data.datasets", [], ["data.datasets"]),
@@ -83,6 +84,15 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
         ("train.learning_rate", -1.0, ["train.learning_rate", "> 0"]),
         ("loss.w_ce", -0.5, ["loss.w_ce"]),
         ("loss.w_contrastive", -1.0, ["loss.w_contrastive"]),
+        ("loss.triplet_mining", "hardest", ["loss.triplet_mining", "random", "semi_hard"]),
+        ("embed.byola.pooling", "max", ["embed.byola.pooling", "mean+max", "mean"]),
+        ("embed.byola.variant", "v3", ["embed.byola.variant", "v2", "v1_d512"]),
+        ("embed.byola.normalisation", "speech", ["embed.byola.normalisation", "paper", "train"]),
+        ("embed.vggish.postprocess", "yes", ["embed.vggish.postprocess", "true or false"]),
+        ("embed.mfcc.n_fft", "big", ["embed.mfcc.n_fft", "an integer"]),
+        ("data.sources.synth_gtzan.clips_per_genre", 2.5,
+         ["data.sources.synth_gtzan.clips_per_genre", "an integer"]),
+        ("data.sources.gtzan.archive", 7, ["data.sources.gtzan.archive", "a string"]),
     ],
 )
 def test_bad_value_names_key_and_allowed_values(raw: dict[str, Any], dotted: str, value: Any,
@@ -126,6 +136,47 @@ def test_unknown_key_is_named_with_the_allowed_keys(raw: dict[str, Any], dotted:
         assert key in str(caught.value)
 
 
+@pytest.mark.parametrize(("dotted", "allowed"), [
+    ("embed.mfcc.n_ffft", ["batch_size", "clip", "hop_length", "n_fft", "n_mels", "n_mfcc",
+                           "sample_rate", "weights"]),
+    ("embed.byola.normalization", ["normalisation", "pooling", "variant", "weights", "seed"]),
+    ("data.sources.synth_fma.clip_secs", ["clip_seconds", "clips_per_genre", "corrupt_tracks"]),
+    ("data.sources.fma_small.metadata", ["archive", "metadata_archive", "metadata_urls"]),
+])
+def test_misspelt_option_names_the_key_and_every_valid_one(raw: dict[str, Any], dotted: str,
+                                                           allowed: list[str]) -> None:
+    """An extractor's or dataset's options are its constructor's: a typo fails at parse time,
+    before any stage runs, listing what is declared."""
+    with pytest.raises(ParamsError) as caught:
+        parse_params(_with(raw, dotted, 1))
+    message = str(caught.value)
+    assert message.startswith(f"{dotted}: unknown key")
+    for name in allowed:
+        assert name in message
+
+
+@pytest.mark.parametrize(("dotted", "value", "names"), [
+    ("embed.mfcc.weights", "pretrained", ["embed.mfcc.weights='pretrained'", "no weights"]),
+    ("data.sources.synth_gtzan.clips_per_genre", 3,
+     ["data.sources.synth_gtzan.clips_per_genre=3", "at least 5"]),
+])
+def test_values_the_constructor_refuses_name_their_key(raw: dict[str, Any], dotted: str,
+                                                      value: Any, names: list[str]) -> None:
+    """Range checks that live in the extractor or dataset itself reach the user with the
+    full dotted key, from the stage that builds it."""
+    from mgc.pipeline.corpus import source_dataset
+    from mgc.pipeline.embedding import load_extractor
+
+    params = parse_params(_with(raw, dotted, value))
+    with pytest.raises(ValueError) as caught:
+        if dotted.startswith("embed."):
+            load_extractor("mfcc", params.embed["mfcc"].options)
+        else:
+            source_dataset(params, "synth_gtzan")
+    for name in names:
+        assert name in str(caught.value)
+
+
 def test_unknown_top_level_section(raw: dict[str, Any]) -> None:
     with pytest.raises(ParamsError, match=r"plots.*allowed: data, embed, loss, merge, train"):
         parse_params({**raw, "plots": {}})
@@ -163,9 +214,9 @@ def test_overrides_reach_the_typed_objects(raw: dict[str, Any]) -> None:
     changed = _with(changed, "train.noise.mode", "every_epoch")
     changed = _with(changed, "train.classifier.width_multiplier", 1.5)
     params = parse_params(changed)
-    assert params.loss.w_contrastive == 0.3
-    assert params.training.noise.mode == "every_epoch"
-    assert params.classifier.widths == (384, 192, 96, 48)
+    assert params.loss.weight("w_contrastive") == 0.3
+    assert params.train.training.noise.mode == "every_epoch"
+    assert params.train.classifier.widths == (384, 192, 96, 48)
 
 
 def test_exponent_floats_read_as_dvc_writes_them(raw: dict[str, Any], tmp_path: Path) -> None:
@@ -176,15 +227,15 @@ def test_exponent_floats_read_as_dvc_writes_them(raw: dict[str, Any], tmp_path: 
     path.write_text(text.replace("learning_rate: 0.0005", "learning_rate: 5e-4")
                     .replace("snr_db: 20.0", "snr_db: 1.5E+1"))
     params = load_params(path)
-    assert params.training.learning_rate == 5e-4
-    assert params.training.noise.snr_db == 15.0
+    assert params.train.training.learning_rate == 5e-4
+    assert params.train.training.noise.snr_db == 15.0
 
 
 def test_integral_floats_become_integers(raw: dict[str, Any]) -> None:
     params = parse_params(_with(_with(raw, "train.epochs", 20.0), "train.classifier.hidden_layers",
                                 2.0))
-    assert params.training.epochs == 20 and isinstance(params.training.epochs, int)
-    assert params.classifier.widths == (256, 128)
+    assert params.train.training.epochs == 20 and isinstance(params.train.training.epochs, int)
+    assert params.train.classifier.widths == (256, 128)
 
 
 def test_noise_mode_off_reads_as_the_word_dvc_writes(tmp_path: Path) -> None:
@@ -192,4 +243,4 @@ def test_noise_mode_off_reads_as_the_word_dvc_writes(tmp_path: Path) -> None:
     text = (Path(__file__).resolve().parents[1] / "params.yaml").read_text()
     path = tmp_path / "params.yaml"
     path.write_text(text.replace("mode: once", "mode: off"))
-    assert load_params(path).training.noise.mode == "off"
+    assert load_params(path).train.training.noise.mode == "off"

@@ -43,7 +43,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for source in ("synth_gtzan", "synth_fma"):
             params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
         # One neural extractor (the cheapest), with the normalisation fitted on the
-        # training split, so the norm stage and the weights plumbing run end to end.
+        # training split, so the fit stage and the weights plumbing run end to end.
         params["embed"]["models"] = ["mfcc", "byola"]
         params["embed"]["byola"].update(normalisation="train", batch_size=4)
         params["train"].update(seeds=[0, 1], epochs=6)
@@ -87,10 +87,15 @@ def test_unreadable_files_are_recorded_not_fatal(project: Path) -> None:
     assert metrics["n_excluded"] == 1
 
 
-def test_plots_show_renders_confusion_matrix(project: Path) -> None:
+def test_plots_show_renders_confusion_matrix_and_dvclive_curves(project: Path) -> None:
+    curves = project / "plots/curves/synth_gtzan/mfcc/plots/metrics"
+    val_loss = curves / "val_loss.tsv"
+    assert val_loss.read_text().splitlines()[:2][0] == "step\tval_loss"
+    assert {"train_loss.tsv", "val_accuracy.tsv"} <= {p.name for p in curves.iterdir()}
     _run(["dvc", "plots", "show", "-o", "plots_html"], project)
     page = (project / "plots_html" / "index.html").read_text()
     assert "confusion" in page and "synth_gtzan" in page
+    assert "plots/curves/synth_gtzan/mfcc/plots/metrics/val_loss.tsv" in page
 
 
 def test_second_repro_does_nothing(project: Path) -> None:
@@ -113,9 +118,10 @@ def test_loss_experiment_reruns_only_training(project: Path) -> None:
 def test_neural_embeddings_record_random_weights_and_fitted_normalisation(project: Path) -> None:
     from mgc.embeddings import read_embeddings
 
-    fitted = json.loads((project / "data/norm/byola.json").read_text())
-    mean, std = fitted["normalisation"]
-    assert fitted["fitted_on"] == "train" and std > 0 and fitted["n_tracks"] > 0
+    fitted = json.loads((project / "data/fit/byola.json").read_text())
+    mean, std = fitted["fitted_options"]["normalisation"]
+    assert std > 0 and fitted["n_tracks"] > 0
+    assert json.loads((project / "data/fit/mfcc.json").read_text())["fitted_options"] == {}
     ids, vectors, metadata = read_embeddings(project / "data/embeddings/byola/synth_fma.parquet")
     assert vectors.shape == (len(ids), 3072)
     assert metadata["weights"] == "random" and metadata["normalisation"] == [mean, std]
@@ -138,7 +144,7 @@ def test_a_new_split_reextracts_only_what_was_fitted_on_it(project: Path) -> Non
     MFCC features, which fit nothing, come from the cache."""
     output = _run(["dvc", "exp", "run", "-S", "data.protocol=standard"], project)
     ran = _ran_stages(output)
-    assert {"split@synth_gtzan", "norm@byola", "norm@mfcc", "extract@synth_gtzan-byola",
+    assert {"split@synth_gtzan", "fit@byola", "fit@mfcc", "extract@synth_gtzan-byola",
             "train@synth_gtzan-mfcc"} <= ran
     assert not any(stage.startswith("extract@") and stage.endswith("-mfcc") for stage in ran)
 

@@ -19,8 +19,8 @@ import torch
 from typer.testing import CliRunner
 
 from mgc.bundle import INFO_FILE, BundleInfo, save_bundle
-from mgc.cli import app
-from mgc.datasets.synth import GTZAN_GENRES, render_clip
+from mgc.cli import app, format_table
+from mgc.datasets.synthesis import GTZAN_GENRES, render_clip
 from mgc.extractors import load
 from mgc.model import ClassifierConfig, GenreClassifier
 from mgc.predict import (
@@ -28,7 +28,6 @@ from mgc.predict import (
     GenrePredictor,
     Prediction,
     find_audio_files,
-    format_table,
     predict_files,
     prediction_clips,
 )
@@ -88,7 +87,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     directory = tmp_path_factory.mktemp("models") / "joint" / "mfcc"
     save_bundle(model, BundleInfo(
         class_names=list(GTZAN_GENRES), input_dim=extractor.dim, classifier=config.to_dict(),
-        metric_head=False, pair_head=False, extractor="mfcc",
+        kind="dnn", heads=["anchor"], extractor="mfcc",
         extractor_options={"weights": "none"}, clip_samples=CLIP_SAMPLES,
         train_set="synth_gtzan", protocol="paper"), directory)
     return Bundle(directory, list(GTZAN_GENRES))

@@ -26,10 +26,12 @@ import yaml
 import stages.download
 from mgc.archive import ArchiveError
 from mgc.bundle import STATE_FILE, BundleInfo, load_bundle, save_bundle
-from mgc.datasets import build_dataset, fma, get_dataset, gtzan
+from mgc.datasets import fma, get_dataset, gtzan
 from mgc.download import fetch_file
 from mgc.model import ClassifierConfig, GenreClassifier
-from stages.params import parse_params
+from mgc.pipeline.corpus import build_dataset
+from mgc.pipeline.layout import Layout
+from mgc.pipeline.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ("mgc", "stages")
@@ -49,9 +51,9 @@ class RunsCode:
 def malicious_bundle(tmp_path: Path) -> tuple[Path, Path]:
     """A real bundle whose classifier.pt was swapped for a pickle that creates `marker`."""
     config = ClassifierConfig(hidden_layers=1)
-    model = GenreClassifier(4, 2, config, metric_head=False, pair_head=False)
+    model = GenreClassifier(4, 2, config)
     info = BundleInfo(class_names=["a", "b"], input_dim=4, classifier=config.to_dict(),
-                      metric_head=False, pair_head=False, extractor="mfcc",
+                      kind="dnn", heads=["anchor"], extractor="mfcc",
                       extractor_options={}, clip_samples=100, train_set="synth_gtzan",
                       protocol="paper")
     bundle = tmp_path / "bundle"
@@ -208,5 +210,5 @@ def test_synthetic_default_corpus_opens_no_connection(tmp_path: Path,
         fetch_file(["https://example.invalid/x"], tmp_path / "x", None, progress=False,
                    retries=0)
     tracks = build_dataset(get_dataset("synth_gtzan", clips_per_genre=5, clip_seconds=2.0),
-                           tmp_path / "data", progress=False)
+                           Layout(data_dir=tmp_path / "data"), progress=False)
     assert (tracks["status"] == "ok").sum() == 49

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mgc.datasets import get_dataset
 from mgc.datasets.gtzan import split_from_lists
-from mgc.splits import kfold_assignment, make_split, paper_split
+from mgc.splits import make_split, paper_split
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop",
           "jazz", "metal", "pop", "reggae", "rock"]
@@ -95,26 +95,6 @@ def test_paper_split_ignores_input_row_order(stratified: bool) -> None:
     assert _by_track(tracks, original) == _by_track(shuffled, reordered)
 
 
-def test_kfold_folds_are_stratified_and_cover_each_track_once() -> None:
-    tracks = _gtzan_shaped()
-    folds = kfold_assignment(tracks, n_folds=10, seed=42)
-    assert len(folds) == len(tracks) and folds.notna().all()
-    counts = tracks.assign(fold=folds.to_numpy()).groupby(["label", "fold"]).size()
-    assert len(counts) == 100 and (counts == 10).all()
-    shuffled = tracks.sample(frac=1.0, random_state=5).reset_index(drop=True)
-    assert _by_track(tracks, folds) == _by_track(shuffled, kfold_assignment(shuffled, 10, 42))
-
-
-def test_make_split_kfold_keeps_paper_split_and_adds_folds() -> None:
-    tracks = _gtzan_shaped()
-    dataset = get_dataset("synth_gtzan")
-    table = make_split(dataset, tracks, Path("unused"), "kfold", n_folds=5)
-    assert list(table.columns) == ["track_id", "label", "split", "fold"]
-    assert sorted(table["fold"].unique()) == [0, 1, 2, 3, 4]
-    paper = make_split(dataset, tracks, Path("unused"), "paper")
-    pd.testing.assert_series_equal(table["split"], paper["split"])
-
-
 def test_make_split_drops_unusable_tracks() -> None:
     tracks = _gtzan_shaped()
     tracks.loc[tracks["track_id"] == "jazz.00054", "status"] = "unreadable"
@@ -167,5 +147,5 @@ def test_synth_standard_split_from_its_own_lists(synth_gtzan) -> None:
 
 
 def test_unknown_protocol_names_the_key() -> None:
-    with pytest.raises(ValueError, match=r"data\.protocol='random'.*paper, standard, kfold"):
+    with pytest.raises(ValueError, match=r"protocol='random'.*paper, standard"):
         make_split(get_dataset("synth_gtzan"), _gtzan_shaped(), Path("unused"), "random")

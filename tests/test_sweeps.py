@@ -20,15 +20,15 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.experiments import LOSS_WEIGHTS, loss_heads, metric_share
-from mgc.sweeps import (
+from mgc.pipeline.experiments import loss_heads, loss_weight_keys, metric_share
+from mgc.pipeline.sweeps import (
     SweepError,
     format_override,
     load_sweep,
-    load_yaml12,
     parse_sweep,
     sweep_path,
 )
+from mgc.pipeline.yaml12 import load_yaml12
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = {
@@ -144,8 +144,8 @@ def test_table2_has_the_shape_of_the_papers_table() -> None:
     sweep = load_sweep(REPO / "sweeps" / "table2.yaml", _repo_params())
     counts: dict[str, int] = {}
     for experiment in sweep.experiments:
-        assert set(LOSS_WEIGHTS) <= set(experiment.overrides), experiment.name
-        weights = [experiment.overrides[key] for key in LOSS_WEIGHTS]
+        assert set(loss_weight_keys()) <= set(experiment.overrides), experiment.name
+        weights = [experiment.overrides[key] for key in loss_weight_keys()]
         assert math.isclose(sum(weights), 1.0), experiment.name
         alpha = metric_share(experiment.overrides)
         if "-a" in experiment.name:

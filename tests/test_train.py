@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mgc import train as train_module
-from mgc.losses import LossWeights
+from mgc.losses import LossConfig
 from mgc.model import ClassifierConfig
 from mgc.train import NoiseConfig, TrainConfig, add_noise, train_classifier
 
@@ -38,7 +38,7 @@ def test_learns_a_separable_problem() -> None:
     rng = np.random.default_rng(1)
     x_val = x_val + rng.normal(scale=10.0, size=x_val.shape).astype(np.float32)
     x_test = x_test + rng.normal(scale=10.0, size=x_test.shape).astype(np.float32)
-    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(),
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossConfig(),
                                TrainConfig(epochs=25, batch_size=32, learning_rate=3e-3,
                                            patience=25), seed=0)
     accuracy = (trained.model.predict_proba(x_test).argmax(axis=1) == y_test).mean()
@@ -78,7 +78,7 @@ def test_noise_touches_only_standardised_training_data(monkeypatch: pytest.Monke
     x_train, y_train = _blobs(20, seed=2)
     x_val, y_val = _blobs(5, seed=3)
     config = TrainConfig(epochs=4, batch_size=16, patience=10, noise=NoiseConfig(mode, 10.0))
-    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(), config,
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossConfig(), config,
                                seed=0)
     assert len(seen) == calls
     standardised = (x_train - x_train.mean(axis=0)) / x_train.std(axis=0)
@@ -94,7 +94,7 @@ def test_same_seed_gives_identical_weights() -> None:
     config = TrainConfig(epochs=5, batch_size=16, patience=10, noise=NoiseConfig("every_epoch"))
 
     def state(seed: int) -> dict[str, torch.Tensor]:
-        return train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossWeights(), config,
+        return train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossConfig(), config,
                                 seed=seed).model.state_dict()
 
     first, again, other = state(0), state(0), state(1)
@@ -114,7 +114,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=3,
                          noise=NoiseConfig("off"))
     wide = ClassifierConfig(hidden_layers=2, dropout=0.0)
-    trained = train_classifier(x_train, y_train, x_val, y_val, 4, wide, LossWeights(), config,
+    trained = train_classifier(x_train, y_train, x_val, y_val, 4, wide, LossConfig(), config,
                                seed=0)
     val_losses = [epoch["val_loss"] for epoch in trained.history]
     assert len(val_losses) < 200, "should have stopped early"
@@ -127,23 +127,23 @@ def test_early_stopping_restores_the_best_epoch() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"epochs": 0}, r"train\.epochs=0"), ({"batch_size": -1}, r"train\.batch_size=-1"),
-     ({"learning_rate": 0.0}, r"train\.learning_rate=0\.0"),
-     ({"weight_decay": -1e-4}, r"train\.weight_decay")],
+    [({"epochs": 0}, r"^epochs=0"), ({"batch_size": -1}, r"^batch_size=-1"),
+     ({"learning_rate": 0.0}, r"^learning_rate=0\.0"),
+     ({"weight_decay": -1e-4}, r"^weight_decay")],
 )
-def test_train_config_errors_name_the_key(kwargs: dict[str, float], message: str) -> None:
+def test_train_config_errors_name_the_field(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
 
 
-def test_noise_config_errors_name_the_key() -> None:
-    with pytest.raises(ValueError, match=r"train\.noise\.mode='sometimes'.*off, once"):
+def test_noise_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^mode='sometimes'.*off, once"):
         NoiseConfig(mode="sometimes")
-    with pytest.raises(ValueError, match=r"train\.noise\.snr_db"):
+    with pytest.raises(ValueError, match=r"^snr_db"):
         NoiseConfig(snr_db=float("nan"))
 
 
 def test_too_little_data_is_refused() -> None:
     x, y = _blobs(1, n_classes=1)
     with pytest.raises(ValueError, match="at least 2 training"):
-        train_classifier(x, y, x, y, 1, SMALL, LossWeights(), TrainConfig(), seed=0)
+        train_classifier(x, y, x, y, 1, SMALL, LossConfig(), TrainConfig(), seed=0)

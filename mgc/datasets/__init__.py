@@ -1,41 +1,44 @@
-"""Registry of datasets: adding one is adding one module and one entry here."""
+"""Registry of datasets: adding one is adding one module to this package.
+
+Every module here is imported below, and each `Dataset` subclass that sets a `name`
+registers itself (`base.REGISTRY`).
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from mgc.datasets.base import (
-    SPLIT_NAMES,
-    TRACK_COLUMNS,
-    USABLE_STATUSES,
-    Dataset,
-    build_dataset,
-    index_tracks,
-    prepare_dataset,
-    usable_tracks,
-)
-from mgc.datasets.fma import FmaSmall
-from mgc.datasets.gtzan import Gtzan
-from mgc.datasets.synth import SynthFma, SynthGtzan
+from mgc.config import ConfigError
+from mgc.datasets.base import REGISTRY, TRACK_COLUMNS, USABLE_STATUSES, Dataset
+from mgc.datasets.indexing import index_tracks, prepare_dataset, usable_tracks
 
-REGISTRY: dict[str, type[Dataset]] = {
-    cls.name: cls for cls in (Gtzan, FmaSmall, SynthGtzan, SynthFma)
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+
+def get_dataset_class(name: str) -> type[Dataset]:
+    """The registered dataset class `name`, or an error listing the available ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown dataset {name!r}; available: {', '.join(sorted(REGISTRY))}"
+        ) from None
 
 
 def get_dataset(name: str, **source_options: Any) -> Dataset:
-    """Build dataset `name` with its `data.sources.<name>` options."""
+    """Build dataset `name` with its source options; a bad option is a ConfigError naming
+    `<name>.<option>`."""
+    dataset_class = get_dataset_class(name)
+    options = dataset_class.check_options(source_options, name)
     try:
-        dataset_class = REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"data.datasets: unknown dataset {name!r}; available: {', '.join(sorted(REGISTRY))}"
-        ) from None
-    try:
-        return dataset_class(**source_options)
-    except TypeError as error:
-        raise ValueError(f"data.sources.{name}: {error}") from None
+        return dataset_class(**options)
+    except ConfigError as error:
+        raise error.within(name) from None
 
 
-__all__ = ["REGISTRY", "SPLIT_NAMES", "TRACK_COLUMNS", "USABLE_STATUSES", "Dataset",
-           "build_dataset", "get_dataset", "index_tracks", "prepare_dataset", "usable_tracks"]
+__all__ = ["REGISTRY", "TRACK_COLUMNS", "USABLE_STATUSES", "Dataset",
+           "get_dataset", "get_dataset_class", "index_tracks", "prepare_dataset",
+           "usable_tracks"]

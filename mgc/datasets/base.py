@@ -1,32 +1,32 @@
-"""What every dataset provides, and the one routine that turns archives into a track table.
+"""What every dataset provides: its archives, its catalogue of tracks and its official split.
 
 A dataset module knows its files, labels, official splits, URLs and checksums; everything
 else (safe unpacking, decoding every file once, recording what is unusable and why) is the
-same for all of them and lives here, so the synthetic corpus exercises the real code.
+same for all of them and lives in `indexing`, so the synthetic corpus exercises the real
+code. A subclass that sets `name` registers itself: adding a dataset is adding one module
+to this package, its constructor's keyword parameters being its options
+(`data.sources.<name>.*` in the pipeline).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from mgc.archive import safe_extract
-from mgc.atomic import write_parquet
-from mgc.audio import AudioError, probe
+from mgc.config import check_options
+
+REGISTRY: dict[str, type[Dataset]] = {}
+"""Every dataset class by its `name`, filled as the modules of this package are imported."""
 
 TRACK_COLUMNS = (
     "track_id", "path", "label", "duration_s", "sample_rate_hz", "channels",
     "status", "reason", "artist_id", "official_split",
 )
 USABLE_STATUSES = ("ok", "short")
-SPLIT_NAMES = ("train", "val", "test")
 
 
 class Dataset(ABC):
@@ -38,6 +38,18 @@ class Dataset(ABC):
     """The authors stratified GTZAN's 80/20 split but not FMA's; `paper` copies that."""
 
     nominal_clip_seconds: float = 30.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            if cls.name in REGISTRY:
+                raise ValueError(f"dataset name {cls.name!r} is registered twice")
+            REGISTRY[cls.name] = cls
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """`options` typed, or a ConfigError naming `key.<option>` and the valid options."""
+        return check_options(cls.__init__, options, key)
 
     @abstractmethod
     def obtain_archives(self, staging_dir: Path, progress: bool) -> list[Path]:
@@ -51,86 +63,3 @@ class Dataset(ABC):
     @abstractmethod
     def standard_split(self, tracks: pd.DataFrame, raw_dir: Path) -> pd.Series:
         """The community's split for this dataset: 'train'/'val'/'test' per track, NaN if none."""
-
-
-def _status_of(path: Path, nominal_seconds: float) -> dict[str, object]:
-    try:
-        info = probe(path)
-    except AudioError as error:
-        return {"status": error.status, "reason": error.reason, "duration_s": 0.0,
-                "sample_rate_hz": 0, "channels": 0}
-    short = info.duration_s < 0.5 * nominal_seconds
-    return {
-        "status": "short" if short else "ok",
-        "reason": f"{info.duration_s:.2f} s, under half of {nominal_seconds:g} s" if short else "",
-        "duration_s": info.duration_s,
-        "sample_rate_hz": info.sample_rate_hz,
-        "channels": info.channels,
-    }
-
-
-def index_tracks(dataset: Dataset, raw_dir: Path, progress: bool = True) -> pd.DataFrame:
-    """Decode every catalogued file once and record its duration, format and status.
-
-    A file that cannot be decoded is recorded (status `empty`/`unreadable` with the reason)
-    instead of stopping the stage; downstream stages use only `USABLE_STATUSES`.
-    """
-    catalogue = dataset.list_tracks(raw_dir).sort_values("track_id", kind="stable")
-    paths = [raw_dir / relative for relative in catalogue["path"]]
-    workers = max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        statuses = list(tqdm(
-            pool.map(lambda p: _status_of(p, dataset.nominal_clip_seconds), paths),
-            total=len(paths), desc=f"index {dataset.name}", unit="file", disable=not progress,
-        ))
-    table = pd.concat(
-        [catalogue.reset_index(drop=True), pd.DataFrame(statuses)], axis=1
-    )
-    for column in ("artist_id", "official_split"):
-        if column not in table:
-            table[column] = None
-    table = table.astype({"track_id": str, "path": str, "label": str, "reason": str,
-                          "duration_s": "float64", "sample_rate_hz": "int64",
-                          "channels": "int64", "status": str})
-    return table.loc[:, list(TRACK_COLUMNS)]
-
-
-def prepare_dataset(dataset: Dataset, raw_dir: Path, staging_dir: Path,
-                    progress: bool = True) -> pd.DataFrame:
-    """Fetch, safely unpack and index `dataset` into `raw_dir`; return its track table.
-
-    Each archive unpacks into its own folder `raw_dir/<archive name>` (atomically, by
-    `safe_extract`), so an interrupted run never leaves a half-unpacked tree behind.
-    """
-    archives = dataset.obtain_archives(staging_dir, progress)
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    for archive in archives:
-        safe_extract(archive, raw_dir / archive_stem(archive))
-    return index_tracks(dataset, raw_dir, progress)
-
-
-def build_dataset(dataset: Dataset, data_dir: Path, progress: bool = True) -> pd.DataFrame:
-    """Prepare `dataset` into `data_dir/raw/<name>` and write `data_dir/tracks/<name>.parquet`.
-
-    The layout the pipeline's `download` stage and `mgc download` share.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".staging-") as staging:
-        tracks = prepare_dataset(dataset, data_dir / "raw" / dataset.name, Path(staging),
-                                 progress)
-    write_parquet(data_dir / "tracks" / f"{dataset.name}.parquet", tracks)
-    return tracks
-
-
-def archive_stem(archive: Path) -> str:
-    """`genres.tar.gz` -> `genres`, `fma_small.zip` -> `fma_small`."""
-    name = archive.name
-    for suffix in (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return archive.stem
-
-
-def usable_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
-    """The tracks every later stage works on."""
-    return tracks[tracks["status"].isin(USABLE_STATUSES)].reset_index(drop=True)

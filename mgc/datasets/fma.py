@@ -81,8 +81,8 @@ class FmaSmall(Dataset):
             if local:
                 path = Path(local).expanduser()
                 if not path.is_file():
-                    raise FileNotFoundError(
-                        f"data.sources.fma_small.{key}={local!r} does not exist")
+                    raise FileNotFoundError(f"{key}={local!r}: no such file (the local copy "
+                                            f"of {self.name}'s {file_name})")
                 checksum.verify(path)
             else:
                 path = fetch_file(urls, cache_dir("datasets") / file_name, checksum,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mgc.cache import cache_dir
+from mgc.config import ConfigError, invalid
 from mgc.datasets.base import Dataset
 from mgc.download import Checksum, fetch_file
 
@@ -71,19 +72,19 @@ def split_from_lists(tracks: pd.DataFrame, list_dir: Path) -> pd.Series:
 def _split_list_checksums(digests: object) -> dict[str, Checksum]:
     """Pinned sha256 per fault-filtered list, checked here so a typo fails before any download.
 
-    Overridable (`data.sources.gtzan.split_list_sha256`) for a mirror serving other copies
-    of the lists; each of the three lists must be named, none may go unverified.
+    Overridable (the `split_list_sha256` option) for a mirror serving other copies of the
+    lists; each of the three lists must be named, none may go unverified.
     """
-    key = "data.sources.gtzan.split_list_sha256"
+    key = "split_list_sha256"
     if not isinstance(digests, Mapping) or set(digests) != set(SPLIT_LIST_CHECKSUMS):
-        raise ValueError(f"{key}={digests!r}: expected a mapping from each of "
-                         f"{', '.join(SPLIT_LIST_CHECKSUMS)} to its sha256")
+        raise invalid(key, digests, f"expected a mapping from each of "
+                      f"{', '.join(SPLIT_LIST_CHECKSUMS)} to its sha256")
     checksums = {}
     for file_name in SPLIT_LIST_CHECKSUMS:
         try:
             checksums[file_name] = Checksum("sha256", digests[file_name])
         except ValueError as error:
-            raise ValueError(f"{key}.{file_name}: {error}") from None
+            raise ConfigError(f"{key}.{file_name}: {error}") from None
     return checksums
 
 
@@ -108,9 +109,8 @@ class Gtzan(Dataset):
     def obtain_archives(self, staging_dir: Path, progress: bool) -> list[Path]:
         if self.archive is not None:
             if not self.archive.is_file():
-                raise FileNotFoundError(
-                    f"data.sources.gtzan.archive={str(self.archive)!r} does not exist"
-                )
+                raise FileNotFoundError(f"archive={str(self.archive)!r}: no such file (the "
+                                        f"local copy of {self.name}'s genres.tar.gz)")
             self.checksum.verify(self.archive)
             archive = self.archive
         else:

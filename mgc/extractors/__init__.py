@@ -1,33 +1,48 @@
-"""Registry of embedding extractors: adding a model is adding one module and one entry here."""
+"""Registry of embedding extractors: adding a model is adding one module to this package.
+
+Every module here is imported below, and each `Extractor` subclass that sets a `name`
+registers itself (`base.REGISTRY`).
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
-from mgc.extractors.base import Extractor
-from mgc.extractors.byola import ByolaExtractor
-from mgc.extractors.handcrafted import MfccExtractor
-from mgc.extractors.panns import PannsExtractor
-from mgc.extractors.vggish import VggishExtractor
+from mgc.config import ConfigError
+from mgc.extractors.base import NOT_OPTIONS, REGISTRY, Extractor
 
-REGISTRY: dict[str, type[Extractor]] = {
-    extractor.name: extractor
-    for extractor in (ByolaExtractor, PannsExtractor, VggishExtractor, MfccExtractor)
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def load(name: str, weights: str = "pretrained", **options: Any) -> Extractor:
-    """Build the extractor `name` with `weights` ("pretrained", "random" or a file path).
-
-    The MFCC baseline has no weights and is built with weights="none".
-    """
+def get_extractor_class(name: str) -> type[Extractor]:
+    """The registered extractor class `name`, or an error listing the available ones."""
     try:
-        extractor_class = REGISTRY[name]
+        return REGISTRY[name]
     except KeyError:
         raise ValueError(
             f"unknown extractor {name!r}; available: {', '.join(sorted(REGISTRY))}"
         ) from None
-    return extractor_class(weights=weights, **options)
 
 
-__all__ = ["REGISTRY", "Extractor", "load"]
+def load(name: str, weights: str | None = None, **options: Any) -> Extractor:
+    """Build the extractor `name` with `weights` ("pretrained", "random" or a file path;
+    None: the model's default, "pretrained" for the neural ones and "none" for MFCC).
+
+    A bad option is a ConfigError naming `<name>.<option>`, and the valid options where the
+    name is wrong. `progress` (download progress bars) is passed through unchecked.
+    """
+    extractor_class = get_extractor_class(name)
+    runtime = {key: options.pop(key) for key in NOT_OPTIONS if key in options}
+    if weights is not None:
+        options["weights"] = weights
+    checked = extractor_class.check_options(options, name)
+    try:
+        return extractor_class(**checked, **runtime)
+    except ConfigError as error:
+        raise error.within(name) from None
+
+
+__all__ = ["REGISTRY", "Extractor", "get_extractor_class", "load"]

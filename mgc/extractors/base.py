@@ -1,35 +1,89 @@
 """The one interface every embedding model sits behind: waveforms in, one vector per clip out.
 
 Keeping every model behind the same small surface (as EVAR and hear-eval-kit do) lets the
-extraction loop, the Parquet writer and `mgc predict` treat all models alike.
+extraction loop, the Parquet writer and `mgc predict` treat all models alike. A subclass
+that sets `name` registers itself, so adding a model is adding one module to this package.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+
+from mgc.config import check_options, option_parameters
+
+REGISTRY: dict[str, type[Extractor]] = {}
+"""Every extractor class by its `name`, filled as the modules of this package are imported."""
+
+NOT_OPTIONS = ("progress",)
+"""Constructor arguments that callers set themselves, never configuration."""
 
 
 class Extractor(ABC):
     """A clip-level embedding model.
 
     Subclasses set `name` (the registry key), and in `__init__` the `sample_rate` the model
-    expects and the output `dim`.
+    expects and the output `dim`; the constructor's keyword parameters, with their type
+    hints, are the model's options (`embed.<name>.*` in the pipeline).
+
+    A model whose options include something learnt from the training data (EVAR's
+    `precompute`, e.g. BYOL-A's input statistics) says so with `needs_fit` and computes it
+    in `fit`; every other model inherits the no-op.
     """
 
     name: ClassVar[str]
     sample_rate: int
     dim: int
 
-    @abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            if cls.name in REGISTRY:
+                raise ValueError(f"extractor name {cls.name!r} is registered twice")
+            REGISTRY[cls.name] = cls
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The options this extractor declares (its constructor's keyword parameters)."""
+        return tuple(option_parameters(cls.__init__, NOT_OPTIONS))
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """`options` typed, or a ConfigError naming `key.<option>` and the valid options."""
+        return check_options(cls.__init__, options, key, exclude=NOT_OPTIONS)
+
+    @property
+    def needs_fit(self) -> bool:
+        """Whether `fit` must run on training clips before this extractor can embed."""
+        return False
+
+    def fit(self, train_waveforms: Iterable[np.ndarray]) -> dict[str, Any]:
+        """Learn what the options leave to the training data, from batches of training clips
+        (float32 (batch, samples) at `sample_rate`); return the options that rebuild the
+        fitted extractor (merged over the configured ones). Nothing to learn by default."""
+        return {}
+
     def embed(self, waveforms: np.ndarray) -> np.ndarray:
         """Embed a batch of equal-length mono clips.
 
         `waveforms` is float32 (batch, samples) in [-1, 1] at `self.sample_rate`; the result is
         float32 (batch, self.dim).
         """
+        waveforms = np.asarray(waveforms, dtype=np.float32)
+        if waveforms.ndim != 2:
+            raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+        vectors = np.asarray(self.embed_batch(waveforms), dtype=np.float32)
+        if vectors.shape != (len(waveforms), self.dim):
+            raise RuntimeError(f"extractor {self.name!r} returned shape {vectors.shape}, "
+                               f"expected ({len(waveforms)}, {self.dim})")
+        return vectors
+
+    @abstractmethod
+    def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
+        """The model itself, on a validated float32 (batch, samples) array."""
 
     def describe(self) -> dict[str, Any]:
         """Everything that determines the embeddings, recorded in the Parquet metadata."""

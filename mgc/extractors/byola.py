@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
+from mgc.config import invalid
 from mgc.extractors.frontend import MelSpectrogram
 from mgc.extractors.neural import (
     POOLINGS,
+    ExtractorNetwork,
     NeuralExtractor,
+    Pooling,
     check_choice,
     fold_batchnorm,
     freeze_for_cpu,
@@ -42,6 +45,10 @@ def _weights(path: str, sha256: str | None, size_bytes: int | None = None) -> We
     return WeightFile(path.rsplit("/", 1)[-1], tuple(m + path for m in _MIRRORS), sha256,
                       size_bytes)
 
+
+Variant = Literal["v2", "v1_d512", "v1_d1024", "v1_d2048"]
+FITTED = "train"
+"""`normalisation: train`: the log-mel statistics are fitted on the training split."""
 
 # variant -> (conv blocks, fc width d, official file). The authors publish one sha256 (v1
 # d512, REFERENCE-MODELS.md); the others are recorded on first download (see weights.py).
@@ -92,7 +99,7 @@ class AudioNTT(nn.Module):
         return torch.cat([x, fc], dim=-1) if self.stack_conv_features else fc
 
 
-class ByolaModel(nn.Module):
+class ByolaModel(ExtractorNetwork):
     """Waveforms at 16 kHz -> normalised log-mel -> AudioNTT -> pooled clip vectors."""
 
     def __init__(self, encoder: AudioNTT, normalisation: tuple[float, float], pooling: str
@@ -127,19 +134,22 @@ class ByolaModel(nn.Module):
 class ByolaExtractor(NeuralExtractor):
     """BYOL-A clip embeddings: 3072-d for v2 (the paper's), d for v1_d512/d1024/d2048.
 
-    `normalisation` is "paper" (the authors' fixed log-mel mean and std) or [mean, std]
-    computed elsewhere, e.g. on the training split.
+    `normalisation` is "paper" (the authors' fixed log-mel mean and std), [mean, std], or
+    "train": fitted by `fit` on training clips (the corrected choice for music, since the
+    authors' statistics come from Speech Commands); such an extractor refuses to embed
+    until it is fitted.
     """
 
     name = "byola"
 
-    def __init__(self, weights: str | Path = "pretrained", variant: str = "v2",
-                 normalisation: str | list[float] = "paper", pooling: str = "mean+max",
-                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
-        check_choice(self.name, "variant", variant, tuple(VARIANTS))
-        check_choice(self.name, "pooling", pooling, POOLINGS)
+    def __init__(self, weights: str | Path = "pretrained", variant: Variant = "v2",
+                 normalisation: Literal["paper", "train"] | list[float] = "paper",
+                 pooling: Pooling = "mean+max", device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
+        check_choice("variant", variant, get_args(Variant))
+        check_choice("pooling", pooling, POOLINGS)
         self.variant = variant
-        self.normalisation = _normalisation(normalisation)
+        self.normalisation = None if normalisation == FITTED else _normalisation(normalisation)
         self.pooling = pooling
         self.official_weights = VARIANTS[variant][2]
         self.sample_rate = SAMPLE_RATE
@@ -149,15 +159,34 @@ class ByolaExtractor(NeuralExtractor):
     def build_network(self) -> nn.Module:
         conv_blocks, d, _ = VARIANTS[self.variant]
         encoder = AudioNTT(conv_blocks, d, stack_conv_features=self.variant == "v2")
-        return ByolaModel(encoder, self.normalisation, self.pooling)
+        return ByolaModel(encoder, self.normalisation or (0.0, 1.0), self.pooling)
 
     def load_weights(self, network: nn.Module, path: Path) -> None:
         state = select_state_dict(load_checkpoint(path), ("features.", "fc."))
         load_into(network.encoder, state, str(path))
 
+    @property
+    def needs_fit(self) -> bool:
+        return self.normalisation is None
+
+    def fit(self, train_waveforms: Iterable[np.ndarray]) -> dict[str, Any]:
+        """With `normalisation: train`, the log-mel mean and std of the training clips."""
+        if not self.needs_fit:
+            return {}
+        self.normalisation = log_mel_statistics(train_waveforms)
+        self.network.mean, self.network.std = self.normalisation
+        return {"normalisation": list(self.normalisation)}
+
+    def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
+        if self.needs_fit:
+            raise RuntimeError("byola with normalisation 'train' must be fitted on training "
+                               "clips (fit) before it embeds")
+        return super().embed_batch(waveforms)
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "variant": self.variant,
-                "normalisation": list(self.normalisation), "pooling": self.pooling}
+                "normalisation": list(self.normalisation or ()) or FITTED,
+                "pooling": self.pooling}
 
 
 def _normalisation(value: str | list[float]) -> tuple[float, float]:
@@ -167,9 +196,8 @@ def _normalisation(value: str | list[float]) -> tuple[float, float]:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
             and np.isfinite(value).all() and value[1] > 0):
         return float(value[0]), float(value[1])
-    raise ValueError(f"embed.byola.normalisation={value!r}: expected 'paper' or [mean, std] "
-                     "with std > 0 (the pipeline's `train` setting is resolved to numbers by "
-                     "log_mel_statistics on the training split before extraction)")
+    raise invalid("normalisation", value,
+                  "expected 'paper', 'train' or [mean, std] with std > 0")
 
 
 def log_mel_statistics(waveform_batches: Iterable[np.ndarray]) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from typing import Any
 import librosa
 import numpy as np
 
+from mgc.config import invalid
 from mgc.extractors.base import Extractor
 
 
@@ -33,11 +34,9 @@ class MfccExtractor(Extractor):
         n_fft: int = 2048,
         hop_length: int = 512,
     ) -> None:
-        if weights not in ("none", "pretrained", "random"):
-            raise ValueError(
-                f"embed.mfcc.weights={weights!r}: the MFCC baseline has no weights; "
-                "use 'none'"
-            )
+        if weights != "none":
+            raise invalid("weights", weights, "the MFCC baseline has no weights (nothing "
+                          "pretrained, nothing random); use 'none'")
         for key, value in (
             ("sample_rate", sample_rate),
             ("n_mfcc", n_mfcc),
@@ -46,7 +45,7 @@ class MfccExtractor(Extractor):
             ("hop_length", hop_length),
         ):
             if int(value) <= 0:
-                raise ValueError(f"embed.mfcc.{key}={value!r}: must be a positive integer")
+                raise invalid(key, value, "must be a positive integer")
         self.sample_rate = int(sample_rate)
         self.n_mfcc = int(n_mfcc)
         self.n_mels = int(n_mels)
@@ -54,10 +53,7 @@ class MfccExtractor(Extractor):
         self.hop_length = int(hop_length)
         self.dim = 2 * (2 * self.n_mfcc + self.n_mels)
 
-    def embed(self, waveforms: np.ndarray) -> np.ndarray:
-        waveforms = np.asarray(waveforms, dtype=np.float32)
-        if waveforms.ndim != 2:
-            raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+    def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         power = np.abs(librosa.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length)) ** 2
         log_mel_64 = librosa.power_to_db(
             librosa.feature.melspectrogram(S=power, sr=self.sample_rate, n_mels=64), top_db=None

@@ -12,17 +12,19 @@ from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from mgc.config import invalid
 from mgc.extractors.base import Extractor
 from mgc.extractors.weights import WeightFile, resolve_weights
 
-POOLINGS = ("mean+max", "mean")
+Pooling = Literal["mean+max", "mean"]
+POOLINGS: tuple[str, ...] = get_args(Pooling)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -94,10 +96,19 @@ def fold_batchnorm(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d) -> nn.Conv2d:
     return fuse_conv_bn_eval(conv.eval(), batchnorm.eval())
 
 
-def check_choice(model: str, key: str, value: Any, allowed: tuple[Any, ...]) -> None:
+def check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    """Refuse an option value outside `allowed` (for callers that bypass the params check)."""
     if value not in allowed:
-        raise ValueError(f"embed.{model}.{key}={value!r}: allowed values are "
-                         f"{', '.join(map(str, allowed))}")
+        raise invalid(key, value, f"allowed values are {', '.join(map(str, allowed))}")
+
+
+class ExtractorNetwork(nn.Module):
+    """The whole model as one module: waveforms (batch, samples) -> clip vectors (batch, dim),
+    front end included."""
+
+    def prepare_inference(self, device: torch.device) -> None:
+        """Make the network fast for inference on `device` once its weights are loaded
+        (fold BatchNorm, freeze conv stacks); the function it computes must not change."""
 
 
 class NeuralExtractor(Extractor):
@@ -119,18 +130,14 @@ class NeuralExtractor(Extractor):
         self.network = network.to(self.device)
 
     @abstractmethod
-    def build_network(self) -> nn.Module:
-        """The whole model, waveforms (batch, samples) -> clip vectors (batch, dim), with a
-        `prepare_inference(device)` method run once its weights are loaded."""
+    def build_network(self) -> ExtractorNetwork:
+        """The whole model; its `prepare_inference(device)` runs once its weights are loaded."""
 
     @abstractmethod
-    def load_weights(self, network: nn.Module, path: Path) -> None:
+    def load_weights(self, network: ExtractorNetwork, path: Path) -> None:
         """Load an official-layout weights file into `network`, or raise WeightsError."""
 
-    def embed(self, waveforms: np.ndarray) -> np.ndarray:
-        waveforms = np.asarray(waveforms, dtype=np.float32)
-        if waveforms.ndim != 2:
-            raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+    def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), full_float32(self.device):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return self.network(batch).float().cpu().numpy()

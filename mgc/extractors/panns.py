@@ -19,7 +19,9 @@ from torch import nn
 from mgc.extractors.frontend import MelSpectrogram
 from mgc.extractors.neural import (
     POOLINGS,
+    ExtractorNetwork,
     NeuralExtractor,
+    Pooling,
     check_choice,
     fold_batchnorm,
     freeze_for_cpu,
@@ -77,11 +79,11 @@ class ConvBlock(nn.Module):
         self.conv2, self.bn2 = fold_batchnorm(self.conv2, self.bn2), nn.Identity()
 
 
-class Cnn14(nn.Module):
+class Cnn14(ExtractorNetwork):
     """Waveforms at 32 kHz -> log-mel -> CNN14 -> the 2048-d `embedding` (inference only:
     the training-time dropout and SpecAugment of the reference are not part of it)."""
 
-    def __init__(self, pooling: str = "mean+max") -> None:
+    def __init__(self, pooling: Pooling = "mean+max") -> None:
         super().__init__()
         self.log_mel = panns_log_mel()
         self.bn0 = nn.BatchNorm2d(64)
@@ -124,9 +126,9 @@ class PannsExtractor(NeuralExtractor):
     name = "panns"
     official_weights = OFFICIAL_WEIGHTS
 
-    def __init__(self, weights: str | Path = "pretrained", pooling: str = "mean+max",
+    def __init__(self, weights: str | Path = "pretrained", pooling: Pooling = "mean+max",
                  device: str = "auto", seed: int = 0, progress: bool = True) -> None:
-        check_choice(self.name, "pooling", pooling, POOLINGS)
+        check_choice("pooling", pooling, POOLINGS)
         self.pooling = pooling
         self.sample_rate = SAMPLE_RATE
         self.dim = EMBEDDING_DIM

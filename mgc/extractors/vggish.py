@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mgc.config import invalid
 from mgc.extractors.neural import (
     POOLINGS,
+    ExtractorNetwork,
     NeuralExtractor,
+    Pooling,
     check_choice,
     freeze_for_cpu,
     pool_over_time,
@@ -103,7 +106,7 @@ class VggishExamples(nn.Module):
         return examples.reshape(log_mel.shape[0], n_examples, EXAMPLE_FRAMES, N_MELS)
 
 
-class Vggish(nn.Module):
+class Vggish(ExtractorNetwork):
     """torchvggish's VGG: conv stack [64 M 128 M 256 256 M 512 512 M], NHWC flatten, 4096-4096-128.
 
     `final_relu` keeps the ReLU after the 128-d layer that the torchvggish port has and the
@@ -166,14 +169,14 @@ class VggishExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", postprocess: bool = True,
                  pca: str | Path = PRETRAINED, final_relu: bool = True,
-                 pooling: str = "mean", device: str = "auto", seed: int = 0,
+                 pooling: Pooling = "mean", device: str = "auto", seed: int = 0,
                  progress: bool = True) -> None:
-        check_choice(self.name, "pooling", pooling, POOLINGS)
-        check_choice(self.name, "postprocess", postprocess, (True, False))
-        check_choice(self.name, "final_relu", final_relu, (True, False))
+        check_choice("pooling", pooling, POOLINGS)
+        check_choice("postprocess", postprocess, (True, False))
+        check_choice("final_relu", final_relu, (True, False))
         if str(pca) == RANDOM:
-            raise ValueError("embed.vggish.pca='random': PCA parameters are fitted to the "
-                             "network; use 'pretrained', a file path, or postprocess: false")
+            raise invalid("pca", pca, "PCA parameters are fitted to the network; use "
+                          "'pretrained', a file path, or postprocess: false")
         self.postprocess = postprocess
         self.final_relu = final_relu
         self.pooling = pooling

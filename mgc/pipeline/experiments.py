@@ -1,5 +1,5 @@
 """DVC experiments as a table: the one module that knows the JSON of `dvc exp show --json`
-(DVC 3.x) and the `dvc` commands that queue and list experiments.
+(DVC 3.x) and the `dvc` and `git` commands that queue, list and snapshot experiments.
 
 Everything DVC-shaped stays here, so a change in DVC's output is a change in this file:
 the document is a list of commits (the `workspace` first, then the baseline commit), each
@@ -27,27 +27,19 @@ from typing import Any
 
 import pandas as pd
 
-from mgc.paper import paper_accuracy
-from mgc.sweeps import SweepExperiment
+from mgc.losses import ANCHOR_TERM, TERMS
+from mgc.paper import PAPER_CLASSIFIER, PAPER_PROTOCOL, paper_accuracy
+from mgc.pipeline.params import PARAMS_FILE
+from mgc.pipeline.sweeps import SweepExperiment
 
-PARAMS_FILE = "params.yaml"
 DONE, QUEUED, RUNNING, FAILED = "done", "queued", "running", "failed"
 
-LOSS_WEIGHTS = ("loss.w_ce", "loss.w_ce_pair", "loss.w_contrastive", "loss.w_triplet")
-
 PAPER_CONFIGURATION: dict[str, Any] = {
-    "data.protocol": "paper",
-    "train.classifier.hidden_layers": 4,
-    "train.classifier.width_multiplier": 1.0,
-    "train.classifier.dropout": 0.3,
-    "train.classifier.activation": "relu",
-    "train.classifier.batchnorm": True,
+    "data.protocol": PAPER_PROTOCOL,
+    **{f"train.classifier.{key}": value for key, value in PAPER_CLASSIFIER.items()},
 }
-"""The params of the paper's DNN (PAPER-NOTES, "Classifier they used") and its splits.
-
-A row whose params match these gets the paper's number beside ours. Loss weights and noise
-are not part of it: the paper does not say which loss configuration or augmentation its
-headline numbers came from (its reported GTZAN test model was trained without noise)."""
+"""The params of the paper's DNN and its splits: a row whose params match these gets the
+paper's number beside ours."""
 
 _SKIPPED_METRICS = ("per_class_f1",)
 
@@ -99,7 +91,7 @@ def _file_results(files: Any) -> dict[str, Any]:
 def _params(data: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for path, values in _file_results(data.get("params")).items():
-        flat.update(flatten(values, "" if path == PARAMS_FILE else f"{path}:"))
+        flat.update(flatten(values, "" if path == str(PARAMS_FILE) else f"{path}:"))
     return flat
 
 
@@ -181,6 +173,13 @@ def exp_show(repo: Path = Path(".")) -> list[dict[str, Any]]:
                                f"{output[:200]!r}") from None
 
 
+def uncommitted_changes(repo: Path = Path(".")) -> list[str]:
+    """Tracked files with uncommitted changes: a queued experiment snapshots them too."""
+    result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                            capture_output=True, text=True, check=False)
+    return [line[3:] for line in result.stdout.splitlines()] if result.returncode == 0 else []
+
+
 def queue_command(experiment: SweepExperiment, force: bool = False) -> list[str]:
     """`dvc exp run --queue -n <name> -S key=value ...` for one sweep experiment."""
     command = ["dvc", "exp", "run", "--queue", "-n", experiment.name]
@@ -200,26 +199,39 @@ def start_queue(jobs: int, repo: Path = Path(".")) -> None:
     _run_dvc(["queue", "start", "-j", str(jobs)], repo)
 
 
+def loss_weight_keys() -> tuple[str, ...]:
+    """The params key of every registered loss term's weight (`loss.w_ce`, ...)."""
+    return tuple(f"loss.{key}" for key in TERMS)
+
+
+def _weights(params: Mapping[str, Any]) -> dict[str, float]:
+    return {key: float(params.get(f"loss.{key}") or 0.0) for key in TERMS}
+
+
 def metric_share(params: Mapping[str, Any]) -> float:
     """alpha: the metric losses' share of the total loss weight (0 for CE only)."""
-    weights = [float(params.get(key) or 0.0) for key in LOSS_WEIGHTS]
-    total = sum(weights)
-    return (weights[2] + weights[3]) / total if total else 0.0
+    weights = _weights(params)
+    total = sum(weights.values())
+    metric = sum(weight for key, weight in weights.items() if TERMS[key].metric)
+    return metric / total if total else 0.0
 
 
 def loss_heads(params: Mapping[str, Any]) -> str:
     """The paper's head configuration a loss setting stands for, e.g. `contrastive, 3 heads,
-    CE anchor share 0.5` (a triplet's pair head scores positive and negative: two heads)."""
-    w_ce, w_pair, w_contrastive, w_triplet = (float(params.get(key) or 0.0)
-                                              for key in LOSS_WEIGHTS)
-    metric = " + ".join(name for name, weight in (("contrastive", w_contrastive),
-                                                  ("triplet", w_triplet)) if weight > 0)
-    share = f", CE anchor share {w_ce / (w_ce + w_pair):.2g}" if w_pair > 0 else ""
+    CE anchor share 0.5`: a head per metric term and for the anchor CE, and CE on partners
+    counts one head per partner role of the metric terms (a triplet's: positive, negative)."""
+    weights = _weights(params)
+    active = [TERMS[key] for key, weight in weights.items() if weight > 0]
+    metric = [term for term in active if term.metric]
+    ce_terms = [term for term in active if not term.metric and term.weight_key != ANCHOR_TERM]
+    ce_weight = sum(weights[term.weight_key] for term in ce_terms)
+    share = (f", CE anchor share {weights[ANCHOR_TERM] / (weights[ANCHOR_TERM] + ce_weight):.2g}"
+             if ce_terms else "")
     if not metric:
         return "CE only" + share
-    heads = 1 + (w_contrastive > 0) + (w_triplet > 0) + (
-        (2 if w_triplet > 0 else 1) if w_pair > 0 else 0)
-    return f"{metric}, {heads} heads{share}"
+    roles = max(term.partner_roles for term in metric)
+    heads = 1 + len(metric) + roles * len(ce_terms)
+    return f"{' + '.join(term.name for term in metric)}, {heads} heads{share}"
 
 
 def is_run_metrics(metrics: Any) -> bool:
@@ -288,7 +300,7 @@ def experiment_table(records: Iterable[ExperimentRecord],
         chosen = sorted((r for r in chosen if r.name in order and not r.is_baseline),
                         key=lambda r: order[r.name])
     varied = varied_params(chosen)
-    with_loss = any(key in LOSS_WEIGHTS for key in varied)
+    with_loss = any(key in loss_weight_keys() for key in varied)
     rows = []
     for record in chosen:
         for path, metrics in sorted(record.metrics.items()):

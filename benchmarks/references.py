@@ -1,0 +1,204 @@
+"""The reference implementations our extractors are checked against and timed against,
+importable offline: the parity tests (tests/test_extractor_parity.py) and the speed
+benchmark (benchmarks/speed.py) both use them, so they live here, where the benchmark can
+run without the tests.
+
+`panns_inference` runs `wget` for AudioSet's label CSV when first imported and reads it from
+`~/panns_data`; pointing HOME at a folder that already holds a 527-row CSV keeps that import
+off the network.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from benchmarks.harness import SEED, load_ours
+
+AUDIOSET_CLASSES = 527
+
+REFERENCE_RECIPES = {
+    "panns": "librosa.load(sr=32000, mono=True) + panns_inference Cnn14 forward on (1, samples) "
+             "under torch.no_grad(), output['embedding']",
+    "vggish": "torchvggish vggish_input.wavfile_to_examples (soundfile.read int16, resampy to "
+              "16 kHz, numpy log-mel) + torchvggish VGG forward, mean over examples",
+    "byola": "librosa.load(sr=16000) + librosa.feature.melspectrogram (n_fft 1024, hop 160, 64 "
+             "Slaney mels 60-7800 Hz, power 2, centred) + log(x + eps) + paper normalisation + "
+             "AudioNTT2022 encoder on (1, 1, 64, T), max + mean over time",
+}
+"""What each reference path runs, as recorded next to its timings."""
+
+
+def panns_models() -> ModuleType:
+    """`panns_inference.models`, imported with HOME at a temp folder holding the label CSV."""
+    if "panns_inference.models" in sys.modules:
+        return sys.modules["panns_inference.models"]
+    home = Path(tempfile.mkdtemp(prefix="panns-home-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    labels = home / "panns_data" / "class_labels_indices.csv"
+    labels.parent.mkdir(parents=True)
+    rows = [f"{i},/m/{i:05d},label {i}" for i in range(AUDIOSET_CLASSES)]
+    labels.write_text("index,mid,display_name\n" + "\n".join(rows) + "\n")
+    previous = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        import panns_inference.models as models
+    finally:
+        if previous is None:
+            del os.environ["HOME"]
+        else:
+            os.environ["HOME"] = previous
+    return models
+
+
+def _cnn14() -> torch.nn.Module:
+    """panns_inference's Cnn14 configured as for the 32 kHz checkpoint, at its initial weights."""
+    return panns_models().Cnn14(sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64,
+                                fmin=50, fmax=14000, classes_num=AUDIOSET_CLASSES)
+
+
+def _vggish() -> torch.nn.Module:
+    """torchvggish's VGG without postprocessing (its constructor downloads nothing)."""
+    from torchvggish.torchvggish import _vgg
+
+    return _vgg(postprocess=False)
+
+
+def reference_cnn14(seed: int) -> torch.nn.Module:
+    """panns_inference's Cnn14 for the 32 kHz checkpoint, seeded, with non-trivial BatchNorm
+    statistics so that a BatchNorm applied on the wrong axis shows up in the embeddings."""
+    torch.manual_seed(seed)
+    model = _cnn14()
+    randomise_batchnorm(model)
+    return model.eval()
+
+
+def reference_vggish(seed: int) -> torch.nn.Module:
+    """torchvggish's VGG without postprocessing, seeded."""
+    torch.manual_seed(seed)
+    return _vggish().eval()
+
+
+def randomise_batchnorm(model: torch.nn.Module) -> None:
+    """Give every BatchNorm layer random affine parameters and running statistics."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+
+
+# --- the reference per-clip paths, as each model's README runs it ----------------------------
+
+class PannsReference:
+    """panns_inference's Cnn14 used as its README does (AudioTagging.inference is this forward
+    under no_grad), fed by librosa.load at 32 kHz."""
+
+    sample_rate = 32000
+
+    def __init__(self, weights: Path) -> None:
+        self.model = _cnn14()
+        self.model.load_state_dict(torch.load(weights, weights_only=True)["model"])
+        self.model.eval()
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.from_numpy(wave[None]))["embedding"][0].numpy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        audio, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(audio)
+
+
+class VggishReference:
+    """torchvggish: its own file reader and numpy front end (resampy), its VGG, examples
+    mean-pooled into one clip vector as our extractor's default pooling does."""
+
+    sample_rate = 16000
+
+    def __init__(self, weights: Path) -> None:
+        self.model = _vggish()
+        self.model.load_state_dict(torch.load(weights, weights_only=True))
+        self.model.eval()
+
+    def _pooled(self, examples: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(examples).mean(dim=0).numpy()
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        from torchvggish.vggish_input import waveform_to_examples
+
+        return self._pooled(waveform_to_examples(wave, self.sample_rate))
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        from torchvggish.vggish_input import wavfile_to_examples
+
+        return self._pooled(wavfile_to_examples(str(path)))
+
+
+class ByolaReference:
+    """BYOL-A has no package: the authors' recipe with librosa (front end, normalisation with
+    their fixed statistics, written out here rather than taken from mgc) around the
+    AudioNTT2022 encoder module, one clip at a time."""
+
+    sample_rate = 16000
+    normalisation = (-9.660292, 4.7219563)
+
+    def __init__(self, weights: Path) -> None:
+        extractor = load_ours("byola", str(weights))
+        network = extractor.build_network()      # eager, in the published layer order
+        extractor.load_weights(network, weights)
+        self.encoder = network.encoder.eval()
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        import librosa
+
+        mel = librosa.feature.melspectrogram(y=wave, sr=self.sample_rate, n_fft=1024,
+                                             hop_length=160, n_mels=64, fmin=60, fmax=7800,
+                                             htk=False, norm="slaney", power=2.0, center=True,
+                                             pad_mode="reflect")
+        mean, std = self.normalisation
+        log_mel = (np.log(mel + np.finfo(np.float32).eps) - mean) / std
+        with torch.no_grad():
+            frames = self.encoder(torch.from_numpy(log_mel.astype(np.float32))[None, None])
+            return (frames.amax(dim=1) + frames.mean(dim=1))[0].numpy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(wave)
+
+
+REFERENCES: dict[str, type[PannsReference | VggishReference | ByolaReference]] = {
+    "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference}
+
+
+def save_weights(model: str, weights_dir: Path) -> Path:
+    """Seeded random weights in the model's official file layout; both paths load this file.
+
+    BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show."""
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    path = weights_dir / f"{model}.pth"
+    if model == "panns":
+        torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
+    elif model == "vggish":
+        torch.save(reference_vggish(SEED).state_dict(), path)
+    else:
+        encoder = load_ours("byola", "random").build_network().encoder
+        torch.manual_seed(SEED)
+        randomise_batchnorm(encoder)
+        torch.save(encoder.state_dict(), path)
+    return path

@@ -1,0 +1,212 @@
+"""Speed: our batched, streaming path against each model's reference code, on one corpus.
+
+How much faster is `mgc.embeddings.extract_embeddings` (thread-pool decode + soxr resample,
+batched forward, Parquet parts) than running each model the way its README shows it (one
+clip at a time, its own decoder and resampler), on the same files and the same random
+weights? Does it compute the same function (same decoded waveforms in, same vectors out, to
+TOLERANCE)? And how close to the machine's own matmul rate does each path run: the roofline
+is measured in the same run, and each model's FLOPs per 30 s clip are counted by torch.
+
+Each timed run follows one untimed warm-up clip, so one-off costs (resampy's numba JIT, lazy
+imports, oneDNN set-up) do not swamp the per-clip figures of a short run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.harness import (
+    CORPUS_RATE_HZ,
+    PROBE_N,
+    best_seconds,
+    in_subprocess,
+    load_ours,
+    matmul_gflops,
+    ours_job,
+    peak_rss_mb,
+    progress,
+    render_corpus,
+    set_threads,
+)
+from benchmarks.references import REFERENCE_RECIPES, REFERENCES, save_weights
+
+CLIP_SECONDS = 30.0
+TOLERANCE = 1e-4
+IDENTITY_CLIPS = 2
+NEURAL_MODELS = ("byola", "panns", "vggish")
+
+MATMUL_N = 2048
+CONV_SHAPE = (1, 128, 256, 64)
+"""Input of the 3x3, 128 -> 128 convolution probe: a mid-network CNN14-like layer."""
+
+
+# --- what runs inside the spawned processes ------------------------------------------------
+
+def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
+    """(torch FLOPs `run` executed, what it returned): the identity check's forward passes
+    are the ones counted, so no extra pass is spent on counting."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        result = run()
+    return int(counter.get_total_flops()), result
+
+
+def measure_roofline() -> dict[str, Any]:
+    """fp32 matmul and 3x3 conv throughput, best of a few repetitions after a warm-up."""
+    import torch
+
+    conv = torch.nn.Conv2d(CONV_SHAPE[1], CONV_SHAPE[1], 3, padding=1, bias=False).eval()
+    x = torch.randn(*CONV_SHAPE)
+    conv_flop = _counted(lambda: conv(x))[0]
+    with torch.inference_mode():
+        conv_s = best_seconds(lambda: conv(x), reps=5)
+        conv_last = conv.to(memory_format=torch.channels_last)
+        x_last = x.contiguous(memory_format=torch.channels_last)
+        conv_last_s = best_seconds(lambda: conv_last(x_last), reps=5)
+    return {"matmul_n": MATMUL_N, "matmul_gflops": matmul_gflops(MATMUL_N),
+            "conv_input_shape": list(CONV_SHAPE), "conv_gflop": conv_flop / 1e9,
+            "conv_gflops": conv_flop / conv_s / 1e9,
+            "conv_channels_last_gflops": conv_flop / conv_last_s / 1e9}
+
+
+def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
+               threads: int, device: str) -> dict[str, Any]:
+    """Write the shared weights, then for each model: feed identical decoded waveforms to
+    our extractor and to the reference network (max abs difference), and count the FLOPs of
+    one 30 s clip on each path. Also measure the roofline."""
+    import torch
+
+    from mgc.audio import fit_length, load_audio
+
+    set_threads(threads)
+    result: dict[str, Any] = {"roofline": measure_roofline(), "models": {}}
+    for model in models:
+        weights = save_weights(model, weights_dir)
+        ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
+        n_samples = round(CLIP_SECONDS * ours.sample_rate)
+        waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
+        ours_vectors = ours.embed(waves)
+        # Inside a frozen TorchScript graph the counter sees no ops: count the same network
+        # run eagerly (the arithmetic is the same; only its scheduling differs).
+        eager = ours.build_network()
+        if ours.weights.path is not None:
+            ours.load_weights(eager, ours.weights.path)
+        eager.eval()
+        with torch.inference_mode():
+            ours_flops = _counted(lambda e=eager, w=waves: e(torch.from_numpy(w)))[0]
+        reference_flops, reference_vectors = _counted(
+            lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        result["models"][model] = {
+            "sample_rate": ours.sample_rate, "dim": ours.dim,
+            "max_abs_diff": float(np.abs(ours_vectors - reference_vectors).max()),
+            "max_abs_embedding": float(np.abs(reference_vectors).max()),
+            "identity_clips": len(paths),
+            "ours_gflop_per_clip": ours_flops / len(paths) / 1e9,
+            "reference_gflop_per_clip": reference_flops / len(paths) / 1e9,
+        }
+        progress(f"{model}: max |ours - reference| = "
+                 f"{result['models'][model]['max_abs_diff']:.2e}")
+    return result
+
+
+def _reference_job(model: str, weights: Path, paths: list[Path], threads: int) -> dict[str, Any]:
+    """The reference path, one clip at a time, timed from the loaded and warmed-up model to
+    the last vector."""
+    set_threads(threads)
+    reference = REFERENCES[model](weights)
+    reference.embed_file(paths[0])
+    probe = matmul_gflops(PROBE_N)
+    start = time.perf_counter()
+    vectors = [reference.embed_file(path) for path in paths]
+    seconds = time.perf_counter() - start
+    if any(not np.isfinite(v).all() for v in vectors):
+        raise RuntimeError(f"{model}: the reference path produced non-finite embeddings")
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "matmul_gflops_at_start": probe}
+
+
+# --- the parent: orchestration and summary ---------------------------------------------------
+
+def _path_summary(run: dict[str, Any], n_clips: int, gflop_per_clip: float) -> dict[str, Any]:
+    """Per-clip figures of one timed run (roofline fractions come once every probe is in)."""
+    s_per_clip = run["seconds"] / n_clips
+    return {**run, "s_per_clip": s_per_clip, "rtf": CLIP_SECONDS / s_per_clip,
+            "gflop_per_clip": gflop_per_clip, "gflops": gflop_per_clip / s_per_clip}
+
+
+def timed_runs(models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every timed run's summary, our path's at each batch size and the reference's."""
+    return [run for result in models.values()
+            for run in (*result["ours"]["by_batch_size"].values(), result["reference"])]
+
+
+def add_roofline(roofline: dict[str, Any], models: dict[str, dict[str, Any]]) -> None:
+    """Take the fastest matmul rate seen in the run as the roofline, and put every timed run
+    against it (`roofline_fraction`) and against the fastest probe of all
+    (`best_probe_fraction`): oneDNN's convolutions can beat MKL's sgemm, which takes its
+    AVX2 path on AMD CPUs."""
+    runs = timed_runs(models)
+    roofline["matmul_gflops_probe_job"] = roofline["matmul_gflops"]
+    roofline["matmul_gflops"] = max(roofline["matmul_gflops"],
+                                    *(run["matmul_gflops_at_start"] for run in runs))
+    roofline["best_probe_gflops"] = max(roofline["matmul_gflops"], roofline["conv_gflops"],
+                                        roofline["conv_channels_last_gflops"])
+    for run in runs:
+        run["roofline_fraction"] = run["gflops"] / roofline["matmul_gflops"]
+        run["best_probe_fraction"] = run["gflops"] / roofline["best_probe_gflops"]
+    for result in models.values():
+        result["ours"].update(result["ours"]["by_batch_size"][str(result["ours"]["batch_size"])])
+
+
+def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[tuple[str, str]],
+                    batch_sizes: list[int], threads: int, device: str) -> dict[str, Any]:
+    """Time our path at each batch size and the reference path, each in its own process."""
+    weights = root / "weights" / f"{model}.pth"
+    raw_dir = root / "corpus"
+    by_batch = {}
+    for batch_size in batch_sizes:
+        progress(f"{model}: our path, batch {batch_size}, {len(tracks)} clips")
+        out_path = root / "out" / f"{model}-{batch_size}.parquet"
+        run = in_subprocess(ours_job, model, str(weights), raw_dir, tracks, CLIP_SECONDS,
+                            batch_size, threads, out_path, None, device)
+        by_batch[batch_size] = _path_summary(run, len(tracks), check["ours_gflop_per_clip"])
+    best_batch = min(by_batch, key=lambda b: by_batch[b]["s_per_clip"])
+    progress(f"{model}: reference path, one clip at a time")
+    reference = in_subprocess(_reference_job, model, weights,
+                              [raw_dir / path for _, path in tracks], threads)
+    reference_summary = _path_summary(reference, len(tracks), check["reference_gflop_per_clip"])
+    ours = {**by_batch[best_batch], "batch_size": best_batch,
+            "by_batch_size": {str(b): summary for b, summary in by_batch.items()}}
+    return {**{key: check[key] for key in ("sample_rate", "dim", "max_abs_diff",
+                                           "max_abs_embedding", "identity_clips")},
+            "speedup": reference_summary["s_per_clip"] / ours["s_per_clip"],
+            "ours": ours, "reference": {**reference_summary, "recipe": REFERENCE_RECIPES[model]}}
+
+
+def measure_speed(root: Path, models: list[str], clips: int, batch_sizes: list[int],
+                  threads: int, device: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(roofline, per-model results) on `clips` fresh 30 s clips written under `root`."""
+    progress(f"rendering {clips} clips of {CLIP_SECONDS:g} s at {CORPUS_RATE_HZ} Hz")
+    tracks = render_corpus(root / "corpus", clips, CLIP_SECONDS)
+    identity_paths = [root / "corpus" / path for _, path in tracks[:IDENTITY_CLIPS]]
+    progress("weights, identity checks, FLOP counts and roofline")
+    checks = in_subprocess(_check_job, models, root / "weights", identity_paths, threads, device)
+    results = {model: benchmark_model(model, checks["models"][model], root, tracks,
+                                      batch_sizes, threads, device)
+               for model in models}
+    add_roofline(checks["roofline"], results)
+    return checks["roofline"], results
+
+
+def check_identity(models: dict[str, dict[str, Any]]) -> None:
+    """Exit with the offending models if any max abs difference is not below TOLERANCE (NaN
+    included): a faster path that computes something else is not a result."""
+    wrong = {m: r["max_abs_diff"] for m, r in models.items() if not r["max_abs_diff"] < TOLERANCE}
+    if wrong:
+        raise SystemExit(f"embeddings differ from the reference by >= {TOLERANCE}: {wrong}")

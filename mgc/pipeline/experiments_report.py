@@ -1,0 +1,183 @@
+"""The experiments report (`mgc report`): the table of DVC experiments that
+`mgc.pipeline.experiments` builds, as Markdown, CSV and one accuracy plot per ablation axis
+(each axis a params key, so this lives with the pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from mgc.atomic import atomic_path, write_csv, write_text
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One ablation axis of the experiments report: accuracy against the param `x`.
+
+    Rows plotted are those whose params differ from their baseline only under `prefixes`
+    (one factor at a time); `series` draws one line per value of that column, and a series
+    whose value is `flat` (e.g. noise off, where the SNR means nothing) a horizontal line.
+    """
+
+    name: str
+    x: str
+    prefixes: tuple[str, ...]
+    label: str
+    series: str | None = None
+    flat: str | None = None
+
+
+EXPERIMENT_FACTORS = (
+    Factor("alpha", "alpha", ("loss",), "alpha = metric losses' share of the loss weight",
+           series="loss_heads"),
+    Factor("depth", "train.classifier.hidden_layers", ("train.classifier.hidden_layers",),
+           "hidden layers"),
+    Factor("width", "train.classifier.width_multiplier", ("train.classifier.width_multiplier",),
+           "width multiplier"),
+    Factor("dropout", "train.classifier.dropout", ("train.classifier.dropout",), "dropout"),
+    Factor("activation", "train.classifier.activation", ("train.classifier.activation",),
+           "activation"),
+    Factor("batchnorm", "train.classifier.batchnorm", ("train.classifier.batchnorm",),
+           "batch normalisation"),
+    Factor("snr", "train.noise.snr_db", ("train.noise",), "noise SNR (dB)",
+           series="train.noise.mode", flat="off"),
+)
+"""The paper's ablations (Table 2's loss weights, Fig. 2's classifier and noise)."""
+
+
+def own_scores(table: pd.DataFrame, classifier: str = "dnn",
+               score: str = "accuracy") -> tuple[pd.Series, pd.Series]:
+    """Mean and std of `score` on each row's own test split (`test_set`)."""
+    def pick(row: pd.Series, stat: str) -> float:
+        return row.get(f"{classifier}.{row['test_set']}.{score}.{stat}", float("nan"))
+
+    return (table.apply(pick, axis=1, stat="mean").astype(float),
+            table.apply(pick, axis=1, stat="std").astype(float))
+
+
+def factor_rows(table: pd.DataFrame, factor: Factor) -> pd.DataFrame:
+    """The rows that differ from their baseline only in `factor` (one per train set,
+    extractor, series and x value), with `accuracy`, `accuracy_std` and `series` columns."""
+    def inside(changed: str) -> bool:
+        return all(any(key == p or key.startswith(f"{p}.") for p in factor.prefixes)
+                   for key in changed.split())
+
+    rows = table[table["changed"].fillna("").map(inside)].copy()
+    rows["accuracy"], rows["accuracy_std"] = own_scores(rows)
+    rows["series"] = rows[factor.series].astype(str) if factor.series in rows else ""
+    return rows.drop_duplicates(["train_set", "model", "series", factor.x])
+
+
+def plot_experiment_factor(table: pd.DataFrame, factor: Factor, path: Path) -> bool:
+    """DNN accuracy (own test split, mean ± std over seeds) against `factor.x`, one panel per
+    train set x extractor; returns False (and writes nothing) when the experiments do not
+    vary that factor over two values or more."""
+    if table.empty or factor.x not in table.columns:
+        return False
+    rows = factor_rows(table, factor)
+    if rows[factor.x].nunique() < 2:
+        return False
+    categorical = not all(isinstance(v, int | float) and not isinstance(v, bool)
+                          for v in rows[factor.x])
+    if categorical:
+        rows[factor.x] = rows[factor.x].astype(str)
+    panels = sorted(rows.groupby(["train_set", "model"]).groups)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8),
+                                squeeze=False, sharey=True)
+    for axis, (train_set, model) in zip(axes[0], panels, strict=True):
+        panel = rows[(rows["train_set"] == train_set) & (rows["model"] == model)]
+        for series, line in panel.groupby("series", sort=True):
+            label = series or None
+            if factor.flat is not None and series == factor.flat:
+                mean = line["accuracy"].mean()
+                axis.axhline(mean, linestyle="--", color="grey", label=label)
+                continue
+            line = line.sort_values(factor.x)
+            axis.errorbar(line[factor.x], line["accuracy"], yerr=line["accuracy_std"],
+                          marker="o", capsize=2, label=label)
+        axis.set_title(f"{train_set} / {model}")
+        axis.set_xlabel(factor.label)
+        axis.grid(alpha=0.3)
+        if not categorical and all(float(v).is_integer() for v in rows[factor.x]):
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][0].set_ylabel("DNN test accuracy (own split)")
+    figure.suptitle(f"DNN accuracy vs {factor.label} (mean ± std over seeds)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if any(labels):
+        figure.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)),
+                      fontsize="small", bbox_to_anchor=(0.5, 0.0))
+        figure.tight_layout(rect=(0, 0.06 * (1 + (len(labels) - 1) // 3), 1, 1))
+    else:
+        figure.tight_layout()
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)
+    return True
+
+
+def _percent(mean: float, std: float) -> str:
+    return "" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
+
+
+def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,
+                         plots: Sequence[Path] = ()) -> str:
+    """One table per train set x extractor: each experiment's varied params, DNN and linear
+    accuracy on the own test split, DNN macro-F1 and the paper's number where it applies."""
+    lines = []
+    if table.empty:
+        lines.append("No finished experiments with run metrics.\n")
+    else:
+        columns = list(table.columns)
+        params = columns[columns.index("baseline") + 1:columns.index("train_set")]
+        dnn, dnn_std = own_scores(table)
+        linear, linear_std = own_scores(table, "linear")
+        f1, _ = own_scores(table, score="macro_f1")
+        for (train_set, model), group in table.groupby(["train_set", "model"], sort=True):
+            lines += [f"### {train_set} / {model}", "",
+                      "| experiment | " + " | ".join(params) + " | test set | DNN accuracy % | "
+                      "linear accuracy % | DNN macro-F1 | paper % |",
+                      "|---" * (len(params) + 6) + "|"]
+            for index, row in group.iterrows():
+                values = ["" if pd.isna(row[c]) else str(row[c]) for c in params]
+                paper = "" if pd.isna(row["paper_accuracy"]) else f"{row['paper_accuracy']:.1f}"
+                score = "" if pd.isna(f1[index]) else f"{f1[index]:.3f}"
+                lines.append(
+                    f"| {row['experiment']} | " + " | ".join(values) + f" | {row['test_set']} | "
+                    f"{_percent(dnn[index], dnn_std[index])} | "
+                    f"{_percent(linear[index], linear_std[index])} | {score} | {paper} |")
+            lines.append("")
+    if unfinished:
+        lines += ["Not finished (no results): " + ", ".join(
+            f"{name} ({state})" for name, state in sorted(unfinished.items())) + ".", ""]
+    lines += [f"![{Path(plot).stem}]({Path(plot).name})" for plot in plots]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_experiments_report(table: pd.DataFrame, out_dir: Path, title: str, intro: str = "",
+                             unfinished: Mapping[str, str] | None = None) -> list[Path]:
+    """`experiments.md`, `experiments.csv` and one PNG per factor the experiments vary, in
+    `out_dir`; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = [out_dir / f"accuracy_vs_{factor.name}.png" for factor in EXPERIMENT_FACTORS
+             if plot_experiment_factor(table, factor, out_dir / f"accuracy_vs_{factor.name}.png")]
+    csv = out_dir / "experiments.csv"
+    write_csv(csv, table)
+    markdown = out_dir / "experiments.md"
+    preamble = (
+        "Accuracy is the mean ± std over seeds on each run's own test split (a joint model: "
+        "all datasets' test tracks together); `paper %` is the paper's number where the row "
+        "is its configuration (protocol and DNN: mgc.pipeline.experiments.PAPER_CONFIGURATION). "
+        "Every metric: experiments.csv.")
+    write_text(markdown, "\n\n".join(part for part in (
+        f"# {title}", intro.strip(), preamble, experiments_markdown(table, unfinished, plots))
+        if part))
+    return [markdown, csv, *plots]

@@ -1,0 +1,33 @@
+"""The report stage: `metrics/summary.json`, `report.md` and `plots/summary.png` from every
+train stage's run metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mgc.atomic import write_json, write_text
+from mgc.pipeline.layout import Layout
+
+if TYPE_CHECKING:
+    from mgc.pipeline.params import Params
+from mgc.report import markdown_table, plot_accuracy, summary_rows
+
+
+def write_summary(params: Params, layout: Layout) -> pd.DataFrame:
+    """One row per run x classifier x test set, written as JSON, Markdown and a bar chart."""
+    rows = summary_rows(layout.run_metrics(train_set, model)
+                        for train_set in params.train.sets for model in params.embed.models)
+    write_json(layout.summary_metrics, {
+        f"{r.train_set}/{r.model}/{r.classifier}/{r.test_set}": {
+            "accuracy": r.accuracy, "macro_f1": r.macro_f1}
+        for r in rows.itertuples()
+    })
+    header = (f"# Results\n\nProtocol `{params.data.protocol}`, datasets "
+              f"{', '.join(params.data.datasets)}, {len(params.train.seeds)} seeds (mean ± std). "
+              "Extractors marked *random weights* are untrained baselines, not the "
+              "pretrained models.\n\n")
+    write_text(layout.report, header + markdown_table(rows))
+    plot_accuracy(rows, layout.summary_plot)
+    return rows
