@@ -88,14 +88,15 @@ def test_unreadable_files_are_recorded_not_fatal(project: Path) -> None:
 
 
 def test_plots_show_renders_confusion_matrix_and_dvclive_curves(project: Path) -> None:
-    curves = project / "plots/curves/synth_gtzan/mfcc/plots/metrics"
+    curves = project / "plots/curves/synth_gtzan/mfcc/metrics"
     val_loss = curves / "val_loss.tsv"
-    assert val_loss.read_text().splitlines()[:2][0] == "step\tval_loss"
+    rows = val_loss.read_text().splitlines()
+    assert rows[0] == "step\tval_loss" and rows[1].startswith("1\t")
     assert {"train_loss.tsv", "val_accuracy.tsv"} <= {p.name for p in curves.iterdir()}
     _run(["dvc", "plots", "show", "-o", "plots_html"], project)
     page = (project / "plots_html" / "index.html").read_text()
     assert "confusion" in page and "synth_gtzan" in page
-    assert "plots/curves/synth_gtzan/mfcc/plots/metrics/val_loss.tsv" in page
+    assert "plots/curves/synth_gtzan/mfcc/metrics/val_loss.tsv" in page
 
 
 def test_second_repro_does_nothing(project: Path) -> None:

@@ -18,20 +18,10 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def get_dataset_class(name: str) -> type[Dataset]:
-    """The registered dataset class `name`, or an error listing the available ones."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; available: {', '.join(sorted(REGISTRY))}"
-        ) from None
-
-
 def get_dataset(name: str, **source_options: Any) -> Dataset:
     """Build dataset `name` with its source options; a bad option is a ConfigError naming
     `<name>.<option>`."""
-    dataset_class = get_dataset_class(name)
+    dataset_class = REGISTRY.get_class(name)
     options = dataset_class.check_options(source_options, name)
     try:
         return dataset_class(**options)
@@ -40,5 +30,5 @@ def get_dataset(name: str, **source_options: Any) -> Dataset:
 
 
 __all__ = ["REGISTRY", "TRACK_COLUMNS", "USABLE_STATUSES", "Dataset",
-           "get_dataset", "get_dataset_class", "index_tracks", "prepare_dataset",
+           "get_dataset", "index_tracks", "prepare_dataset",
            "usable_tracks"]

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from mgc.config import check_options
+from mgc.registry import Registry
 
-REGISTRY: dict[str, type[Dataset]] = {}
+REGISTRY: Registry[type[Dataset]] = Registry("dataset")
 """Every dataset class by its `name`, filled as the modules of this package are imported."""
 
 TRACK_COLUMNS = (
@@ -41,10 +42,7 @@ class Dataset(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            if cls.name in REGISTRY:
-                raise ValueError(f"dataset name {cls.name!r} is registered twice")
-            REGISTRY[cls.name] = cls
+        REGISTRY.add(cls)
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -17,16 +17,6 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 
-def get_extractor_class(name: str) -> type[Extractor]:
-    """The registered extractor class `name`, or an error listing the available ones."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown extractor {name!r}; available: {', '.join(sorted(REGISTRY))}"
-        ) from None
-
-
 def load(name: str, weights: str | None = None, **options: Any) -> Extractor:
     """Build the extractor `name` with `weights` ("pretrained", "random" or a file path;
     None: the model's default, "pretrained" for the neural ones and "none" for MFCC).
@@ -34,7 +24,7 @@ def load(name: str, weights: str | None = None, **options: Any) -> Extractor:
     A bad option is a ConfigError naming `<name>.<option>`, and the valid options where the
     name is wrong. `progress` (download progress bars) is passed through unchecked.
     """
-    extractor_class = get_extractor_class(name)
+    extractor_class = REGISTRY.get_class(name)
     runtime = {key: options.pop(key) for key in NOT_OPTIONS if key in options}
     if weights is not None:
         options["weights"] = weights
@@ -45,4 +35,4 @@ def load(name: str, weights: str | None = None, **options: Any) -> Extractor:
         raise error.within(name) from None
 
 
-__all__ = ["REGISTRY", "Extractor", "get_extractor_class", "load"]
+__all__ = ["REGISTRY", "Extractor", "load"]

@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mgc.config import check_options, option_parameters
+from mgc.registry import Registry
 
-REGISTRY: dict[str, type[Extractor]] = {}
+REGISTRY: Registry[type[Extractor]] = Registry("extractor")
 """Every extractor class by its `name`, filled as the modules of this package are imported."""
 
 NOT_OPTIONS = ("progress",)
@@ -40,10 +41,7 @@ class Extractor(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            if cls.name in REGISTRY:
-                raise ValueError(f"extractor name {cls.name!r} is registered twice")
-            REGISTRY[cls.name] = cls
+        REGISTRY.add(cls)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

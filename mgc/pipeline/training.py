@@ -2,17 +2,21 @@
 `joint`), several seeds, scored on every test split they can label.
 
 Writes the run's metrics JSON, the bundle of its best DNN seed for `mgc predict`, the
-confusion rows for DVC's confusion template, and the learning curves through DVCLive.
+confusion rows for DVC's confusion template, and the learning curves in DVCLive's format.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
-from dvclive import Live
+from dvclive.plots import Metric
 
-from mgc.atomic import write_csv, write_json
+from mgc.atomic import atomic_path, write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
 from mgc.evaluate import align
@@ -22,16 +26,26 @@ from mgc.pipeline.params import Params
 from mgc.train import SeedsResult, train_over_seeds
 
 
-def _log_curves(history: list[dict[str, float]], layout: Layout, train_set: str,
-                model: str) -> None:
-    """The best seed's per-epoch losses and accuracy, one DVCLive step per epoch."""
-    with Live(str(layout.curves(train_set, model)), save_dvc_exp=False, dvcyaml=None,
-              report=None) as live:
+def _log_curves(history: list[dict[str, float]], directory: Path) -> None:
+    """The best seed's per-epoch values in DVCLive's plot format (`metrics/<name>.tsv`,
+    `step` = epoch), each file written atomically.
+
+    DVCLive's own `Metric` writer, without a `Live` session: a session probes the Git
+    repository (it raises in one without commits, and runs `dvc init` outside a DVC
+    project), and a stage that only logs curves needs none of that.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        writers: dict[str, Metric] = {}
         for row in history:
-            live.step = int(row["epoch"])
             for name, value in row.items():
                 if name != "epoch":
-                    live.log_metric(name, value)
+                    writer = writers.setdefault(name, Metric(name, scratch))
+                    writer.step = int(row["epoch"])
+                    writer.dump(value)
+        for writer in writers.values():
+            target = directory / Metric.subfolder / writer.output_path.name
+            with atomic_path(target) as temp:
+                shutil.copyfile(writer.output_path, temp)
 
 
 def train_set_model(params: Params, train_set: str, model: str, layout: Layout) -> SeedsResult:
@@ -80,5 +94,5 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
     ), layout.models(train_set) / model)
     write_csv(layout.confusion(train_set, model),
               pd.DataFrame(result.confusion, columns=["actual", "predicted"]))
-    _log_curves(result.history, layout, train_set, model)
+    _log_curves(result.history, layout.curves(train_set, model))
     return result
