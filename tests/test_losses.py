@@ -22,6 +22,7 @@ from mgc.losses import (
     LossConfig,
     LossTerm,
     LossValues,
+    TermBatch,
     contrastive_loss,
     mine_pairs,
     mine_triplets,
@@ -324,6 +325,22 @@ def test_a_registered_term_gets_its_heads_its_weight_and_its_share(toy_term: Los
         parse_params(raw)
     raw["loss"]["w_norm"] = 0.25
     assert parse_params(raw).loss.weight("w_norm") == 0.25
+
+
+def test_semi_hard_mining_is_a_param_of_the_triplet_term() -> None:
+    """`loss.triplet_mining: semi_hard` picks, per anchor, the closest negative beyond its
+    positive; `random` (the authors') does not look at the embeddings."""
+    labels = torch.tensor([0, 0, 1, 1])
+    # anchor 0: positive 1 at d=1; negatives 2 at d=0.5 (too close) and 3 at d=2 (semi-hard).
+    embeddings = torch.tensor([[0.0], [1.0], [0.5], [2.0]])
+    output = ClassifierOutput(torch.zeros(4, 2), None, embeddings)
+    semi_hard = TermBatch(output, labels, loss_config(w_triplet=1.0, triplet_mining="semi_hard"),
+                          torch.Generator().manual_seed(0)).triplets
+    assert semi_hard.negative_idx[semi_hard.anchor_idx == 0].tolist() == [3]
+    drawn = {int(TermBatch(output, labels, loss_config(w_triplet=1.0),
+                           torch.Generator().manual_seed(seed)).triplets.negative_idx[0])
+             for seed in range(20)}
+    assert drawn == {2, 3}
 
 
 def test_registering_a_bad_term_is_refused() -> None:

@@ -30,9 +30,15 @@ def load(name: str, weights: str | None = None, **options: Any) -> Extractor:
         options["weights"] = weights
     checked = extractor_class.check_options(options, name)
     try:
-        return extractor_class(**checked, **runtime)
+        extractor = extractor_class(**checked, **runtime)
     except ConfigError as error:
         raise error.within(name) from None
+    for attribute in ("sample_rate", "dim"):
+        value = getattr(extractor, attribute, None)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise TypeError(f"extractor {name!r} set {attribute}={value!r} in its constructor; "
+                            "the interface needs a positive integer")
+    return extractor
 
 
 __all__ = ["REGISTRY", "Extractor", "load"]
