@@ -14,6 +14,11 @@ import numpy as np
 import soundfile
 import soxr
 
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au", ".snd",
+                    ".aiff", ".aif", ".aifc", ".caf", ".w64", ".rf64")
+"""What `mgc predict` and a labelled folder take for audio; a file named explicitly is tried
+whatever its extension."""
+
 
 class AudioError(Exception):
     """A file that cannot give a usable waveform; `status` is "empty" or "unreadable"."""

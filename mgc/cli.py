@@ -111,6 +111,69 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command(name="init-dataset", help=(
+    "Describe your own music as a dataset and print the params to train on it: PATH is a "
+    "folder of genre subfolders (the first folder under PATH is the genre; any depth, any "
+    "format mgc reads) or a CSV with columns path,label (optional split, artist; paths "
+    "relative to the CSV's folder). Lists the classes with their file counts, the labels "
+    "merged by case or spaces, look-alike classes that stay apart (hip-hop / hiphop) and "
+    "files left out, so you see the classes before anything is trained. Reads no audio "
+    "and changes no file."))
+def init_dataset(
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", show_default=False, help="A folder of genre subfolders, or a .csv.")],
+    name: Annotated[str, typer.Option(
+        help="The dataset's name in params.yaml (letters, digits, _).")] = "mylib",
+    clip_seconds: Annotated[float, typer.Option(
+        min=1.0, max=600.0, help="Seconds of each file to embed (from the start).")] = 30.0,
+) -> None:
+    """Print the params block for a collection of your own (help text in the decorator)."""
+    import yaml
+
+    from mgc.datasets.collection import summarise_collection
+    from mgc.pipeline.sweeps import format_override
+    from mgc.splits import MIN_TRACKS_PER_CLASS
+
+    if not name.isidentifier():
+        raise typer.BadParameter(f"{name!r}: use letters, digits and _", param_hint="--name")
+    kind = "csv" if path.suffix.lower() == ".csv" else "folder"
+    source = {"kind": kind, "path": str(path.expanduser().resolve())}
+    if clip_seconds != 30.0:
+        source["clip_seconds"] = clip_seconds
+    try:
+        collection = get_dataset(name, **source)
+        summary = summarise_collection(collection)
+    except (ValueError, OSError) as error:
+        raise typer.BadParameter(str(error), param_hint="PATH") from None
+    total = sum(summary.class_counts.values())
+    typer.echo(f"{name}: {total} files in {len(summary.class_counts)} classes "
+               f"({kind}, {source['path']})")
+    width = max((len(label) for label in summary.class_counts), default=0)
+    for label, count in summary.class_counts.items():
+        low = f"  (fewer than {MIN_TRACKS_PER_CLASS}: cannot be split)" if (
+            count < MIN_TRACKS_PER_CLASS) else ""
+        typer.echo(f"  {label.ljust(width)}  {count}{low}")
+    for label, spellings in summary.label_spellings.items():
+        typer.echo(f"note: {', '.join(map(repr, spellings))} are one class, {label!r} "
+                   "(case and surrounding spaces are ignored)")
+    for group in summary.look_alike:
+        typer.echo(f"warning: {' and '.join(map(repr, group))} are {len(group)} classes; "
+                   "rename to merge them")
+    if summary.unlabelled:
+        typer.echo(f"left out: {len(summary.unlabelled)} audio file(s) directly in "
+                   f"{source['path']} (no genre folder), e.g. {summary.unlabelled[0].name}")
+    block = {"datasets": [name], "sources": {name: source}}
+    flow = yaml.safe_dump(source, default_flow_style=True, width=10_000).strip()
+    typer.echo("\nIn params.yaml, set (keeping the other sources):\n"
+               f"data:\n  datasets: [{name}]\n  sources:\n    {name}: {flow}\n"
+               f"train:\n  sets: [{name}]\n")
+    typer.echo("or train without editing it:\n  dvc exp run "
+               f"-S '{format_override('data.datasets', block['datasets'])}' "
+               f"-S '{format_override('train.sets', [name])}' "
+               f"-S '+{format_override(f'data.sources.{name}', source)}'\n"
+               f"then: mgc predict song.mp3 --model models/{name}/<extractor>")
+
+
 def _load_sweep_or_fail(name: str, params_file: Path, sweeps_dir: Path) -> Sweep:
     """The sweep `name`, validated against `params_file`; a bad one is a usage error."""
     from mgc.pipeline.sweeps import SweepError, load_sweep, sweep_path

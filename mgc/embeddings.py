@@ -166,11 +166,13 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
             yield ids, (np.stack(waves) if waves else np.empty((0, n_samples), np.float32)), skipped
 
 
-def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor, out_path: Path,
+def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extractor,
+                       out_path: Path,
                        *, n_samples: int, metadata: dict[str, Any], batch_size: int = 8,
                        rows_per_group: int = 64, decode_workers: int = 2,
                        progress: bool = True) -> ExtractionReport:
-    """Embed every track of `tracks` (columns track_id, path) into the Parquet file `out_path`.
+    """Embed every track of `tracks` (columns track_id, and path relative to `audio_root`)
+    into the Parquet file `out_path`.
 
     Each clip is decoded at the extractor's rate, cropped or padded to `n_samples`, and
     embedded in batches of `batch_size`. `metadata` goes into the file's schema; a resumed
@@ -201,7 +203,7 @@ def extract_embeddings(tracks: pd.DataFrame, raw_dir: Path, extractor: Extractor
         pending_ids.clear()
         pending_vectors.clear()
 
-    batches = decode_batches([raw_dir / p for p in todo["path"]], list(todo["track_id"]),
+    batches = decode_batches([audio_root / p for p in todo["path"]], list(todo["track_id"]),
                               extractor.sample_rate, n_samples, batch_size, decode_workers)
     with tqdm(total=len(tracks), initial=len(done), desc=f"extract {extractor.name}",
               unit="clip", disable=not progress) as bar:

@@ -15,11 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mgc import extractors
-from mgc.audio import AudioError, load_audio, split_into_clips
+from mgc.audio import AUDIO_EXTENSIONS, AudioError, load_audio, split_into_clips
 from mgc.bundle import load_bundle
-
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au", ".snd",
-                    ".aiff", ".aif", ".aifc", ".caf", ".w64", ".rf64")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from mgc.config import invalid
 from mgc.datasets import Dataset, usable_tracks
 
-PROTOCOLS = ("paper", "standard")
+PROTOCOLS = ("paper", "standard", "artist")
+MIN_TRACKS_PER_CLASS = 3
+"""One each for train, validation and test: a class with fewer cannot be split."""
 
 
 def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
@@ -43,6 +45,43 @@ def paper_split(tracks: pd.DataFrame, stratified: bool, seed: int = 42,
     return split.reindex(tracks["track_id"]).reset_index(drop=True)
 
 
+def _held_out_fold(part: pd.DataFrame, fraction: float, seed: int) -> pd.Series:
+    """The track ids of one fold of about `fraction` of `part`, whole artists only, as
+    stratified by genre as the artists allow."""
+    n_splits = max(2, min(round(1 / fraction), part["artist_id"].nunique(),
+                          int(part["label"].value_counts().min())))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, held = next(splitter.split(part, part["label"], part["artist_id"]))
+    return part["track_id"].iloc[held]
+
+
+def artist_split(tracks: pd.DataFrame, seed: int = 42, test_fraction: float = 0.2,
+                 val_fraction: float = 0.1) -> pd.Series:
+    """A split in which the songs of one artist never straddle train, validation and test
+    (scikit-learn's StratifiedGroupKFold: test is one fold of about `test_fraction`, the
+    validation part one fold of the rest), so the test measures genre, not artist, recall.
+    """
+    artists = tracks["artist_id"]
+    if artists.isna().any() or (artists.astype(str).str.strip() == "").any():
+        raise ValueError(f"protocol 'artist': {int(artists.isna().sum())} track(s) have no "
+                         "artist (a CSV `artist` column gives one to every track)")
+    ordered = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
+    test_ids = set(_held_out_fold(ordered, test_fraction, seed))
+    rest = ordered[~ordered["track_id"].isin(test_ids)].reset_index(drop=True)
+    val_ids = set(_held_out_fold(rest, val_fraction, seed))
+    return tracks["track_id"].map(
+        lambda t: "test" if t in test_ids else "val" if t in val_ids else "train")
+
+
+def _check_class_sizes(name: str, usable: pd.DataFrame) -> None:
+    counts = usable["label"].value_counts()
+    small = counts[counts < MIN_TRACKS_PER_CLASS]
+    if len(small):
+        listed = ", ".join(f"{label!r} ({count})" for label, count in sorted(small.items()))
+        raise ValueError(f"{name}: too few usable tracks to split class(es) {listed}; each "
+                         f"needs at least {MIN_TRACKS_PER_CLASS} (train, validation, test)")
+
+
 def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir: Path, protocol: str,
                seed: int = 42, test_fraction: float = 0.2,
                val_fraction: float = 0.1) -> pd.DataFrame:
@@ -56,7 +95,11 @@ def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir: Path, protocol: 
     usable = usable_tracks(tracks)
     if protocol == "standard":
         split = dataset.standard_split(usable, raw_dir)
+    elif protocol == "artist":
+        _check_class_sizes(dataset.name, usable)
+        split = artist_split(usable, seed, test_fraction, val_fraction)
     else:
+        _check_class_sizes(dataset.name, usable)
         split = paper_split(usable, dataset.paper_split_stratified, seed, test_fraction,
                             val_fraction)
     table = pd.DataFrame({"track_id": usable["track_id"], "label": usable["label"],

@@ -62,3 +62,44 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory,
                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the user's ~/.cache/mgc."""
     monkeypatch.setenv("MGC_CACHE", str(tmp_path_factory.getbasetemp() / "mgc-cache"))
+
+
+OWN_GENRES = {"Blues": "blues", "classical ": "classical", "METAL": "metal", "reggae": "reggae"}
+"""Folder name -> the synthetic recipe it is rendered from: mixed case and a trailing space,
+as people name folders."""
+OWN_FORMATS = (("wav", "PCM_16", 8000, 1), ("flac", "PCM_24", 16000, 2),
+               ("ogg", "VORBIS", 22050, 1), ("mp3", None, 44100, 2), ("wav", "FLOAT", 48000, 2),
+               ("flac", "PCM_16", 32000, 1))
+OWN_CLIP_SECONDS = 3.0
+
+
+@pytest.fixture(scope="session")
+def own_music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of your own music: 4 genres x 6 files in wav, flac, ogg and mp3 at 8-48 kHz,
+    mono and stereo, 2-4 s long; one corrupt, one empty, one in a nested subfolder, one
+    cover image and one file with no genre folder, plus a held-out clip outside it."""
+    import numpy as np
+    import soundfile
+
+    from mgc.datasets.synthesis import render_clip
+
+    root = tmp_path_factory.mktemp("own_music") / "music"
+    for genre_index, (folder, recipe) in enumerate(OWN_GENRES.items()):
+        for index, (extension, subtype, rate, channels) in enumerate(OWN_FORMATS):
+            directory = root / folder / ("live" if index == 5 else "")
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{recipe} {index}.{extension}"
+            seconds = OWN_CLIP_SECONDS + (index % 3 - 1)
+            wave = render_clip(recipe, seconds, rate, seed=100 * genre_index + index)
+            data = np.stack([wave, 0.8 * wave], axis=1) if channels == 2 else wave
+            soundfile.write(path, data, rate, subtype=subtype,
+                            format="MP3" if extension == "mp3" else None)
+    (root / "METAL" / "metal 0.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")  # corrupt
+    (root / "reggae" / "reggae 3.mp3").write_bytes(b"")                           # empty
+    (root / "Blues" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    soundfile.write(root / "untitled.wav", render_clip("blues", 2.0, 22050, seed=7), 22050)
+    held_out = root.parent / "held_out"
+    held_out.mkdir()
+    soundfile.write(held_out / "classical.flac",
+                    render_clip("classical", OWN_CLIP_SECONDS, 44100, seed=999), 44100)
+    return root

@@ -25,7 +25,7 @@ REGISTRY: Registry[type[Dataset]] = Registry("dataset")
 
 TRACK_COLUMNS = (
     "track_id", "path", "label", "duration_s", "sample_rate_hz", "channels",
-    "status", "reason", "artist_id", "official_split",
+    "status", "reason", "artist_id", "official_split", "content_sha256",
 )
 USABLE_STATUSES = ("ok", "short")
 
@@ -33,7 +33,9 @@ USABLE_STATUSES = ("ok", "short")
 class Dataset(ABC):
     """A labelled audio collection that can be fetched, unpacked and indexed."""
 
-    name: ClassVar[str]
+    name: str
+    """The registry key of the class; an instance built for a dataset of your own (`kind`)
+    carries your name instead."""
     labels: ClassVar[tuple[str, ...]]
     paper_split_stratified: ClassVar[bool]
     """The authors stratified GTZAN's 80/20 split but not FMA's; `paper` copies that."""
@@ -55,8 +57,13 @@ class Dataset(ABC):
 
     @abstractmethod
     def list_tracks(self, raw_dir: Path) -> pd.DataFrame:
-        """Catalogue the unpacked tree: track_id, path (relative), label, artist_id,
-        official_split."""
+        """Catalogue the unpacked tree: track_id, path (relative to `audio_root`), label,
+        and where known artist_id, official_split and content_sha256."""
+
+    def audio_root(self, raw_dir: Path) -> Path:
+        """The folder the catalogued paths are relative to: the unpacked archives in
+        `raw_dir`, or, for a collection read in place, its own folder."""
+        return raw_dir
 
     @abstractmethod
     def standard_split(self, tracks: pd.DataFrame, raw_dir: Path) -> pd.Series:

@@ -41,7 +41,13 @@ def index_tracks(dataset: Dataset, raw_dir: Path, progress: bool = True) -> pd.D
     instead of stopping the stage; downstream stages use only `USABLE_STATUSES`.
     """
     catalogue = dataset.list_tracks(raw_dir).sort_values("track_id", kind="stable")
-    paths = [raw_dir / relative for relative in catalogue["path"]]
+    duplicated = sorted(set(catalogue.loc[catalogue["track_id"].duplicated(), "track_id"]))
+    if duplicated:
+        raise ValueError(f"{dataset.name}: track id(s) listed more than once: "
+                         f"{', '.join(map(str, duplicated[:10]))}"
+                         f"{' ...' if len(duplicated) > 10 else ''}")
+    root = dataset.audio_root(raw_dir)
+    paths = [root / relative for relative in catalogue["path"]]
     workers = max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         statuses = list(tqdm(
@@ -51,7 +57,7 @@ def index_tracks(dataset: Dataset, raw_dir: Path, progress: bool = True) -> pd.D
     table = pd.concat(
         [catalogue.reset_index(drop=True), pd.DataFrame(statuses)], axis=1
     )
-    for column in ("artist_id", "official_split"):
+    for column in ("artist_id", "official_split", "content_sha256"):
         if column not in table:
             table[column] = None
     table = table.astype({"track_id": str, "path": str, "label": str, "reason": str,

@@ -44,10 +44,11 @@ def _training_clips(params: Params, model: str, extractor: Extractor,
         split = pd.read_parquet(layout.split(name))
         train = tracks[tracks["track_id"].isin(split.loc[split["split"] == "train",
                                                          "track_id"])]
-        n_samples = clip_samples(params.embed[model].clip,
-                                 source_dataset(params, name).nominal_clip_seconds,
+        dataset = source_dataset(params, name)
+        n_samples = clip_samples(params.embed[model].clip, dataset.nominal_clip_seconds,
                                  extractor.sample_rate)
-        sources.append(decode_batches([layout.raw(name) / p for p in train["path"]],
+        root = dataset.audio_root(layout.raw(name))
+        sources.append(decode_batches([root / p for p in train["path"]],
                                       list(train["track_id"]), extractor.sample_rate,
                                       n_samples, batch_size=8, workers=2))
         n_tracks += len(train)
@@ -75,6 +76,6 @@ def extract_dataset(params: Params, dataset: str, model: str,
     metadata = {**extractor.describe(), "clip": settings.clip, "clip_samples": n_samples,
                 "dataset": dataset, "source": params.data.source(dataset),
                 "mgc_version": __version__}
-    return extract_embeddings(tracks, layout.raw(dataset), extractor,
+    return extract_embeddings(tracks, source.audio_root(layout.raw(dataset)), extractor,
                               layout.embeddings(model, dataset), n_samples=n_samples,
                               metadata=metadata, batch_size=settings.batch_size)

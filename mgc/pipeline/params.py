@@ -16,6 +16,7 @@ from typing import Any
 
 from mgc.config import ConfigError, build, check_keys, check_range, coerce, invalid
 from mgc.datasets import REGISTRY as DATASETS
+from mgc.datasets import dataset_kind
 from mgc.embeddings import CLIP_POLICIES
 from mgc.extractors import REGISTRY as EXTRACTORS
 from mgc.labels import MERGE_STRATEGIES
@@ -60,16 +61,23 @@ class DataParams:
     sources: dict[str, dict[str, Any] | None]
 
     def __post_init__(self) -> None:
-        _names("datasets", self.datasets, sorted(DATASETS))
+        for name, options in self.sources.items():
+            if name not in DATASETS and "kind" not in (options or {}):
+                raise ConfigError(f"sources: unknown dataset {name!r}; name one of "
+                                  f"{', '.join(sorted(DATASETS))}, or give yours a kind "
+                                  "(e.g. {kind: folder, path: /music})")
+        _names("datasets", self.datasets, sorted({*DATASETS, *self.sources}))
+        for name in dict.fromkeys([*self.datasets, *self.sources]):
+            options = self.source(name)
+            try:
+                dataset_kind(name, options).check_options(
+                    {key: value for key, value in options.items() if key != "kind"}, name)
+            except ConfigError as error:
+                raise error.within("sources") from None
         _choice("protocol", self.protocol, PROTOCOLS)
         check_range("seed", self.seed, 0, 2**32 - 1)
         check_range("test_fraction", self.test_fraction, 0.05, 0.5)
         check_range("val_fraction", self.val_fraction, 0.05, 0.5)
-        for name, options in self.sources.items():
-            if name not in DATASETS:
-                raise ConfigError(f"sources: unknown dataset {name!r}; allowed: "
-                                  f"{', '.join(sorted(DATASETS))}")
-            DATASETS[name].check_options(options or {}, f"sources.{name}")
 
     def source(self, dataset: str) -> dict[str, Any]:
         """The source options of `dataset` (none given: its defaults)."""
