@@ -16,7 +16,7 @@ from typing import Any
 
 from mgc.config import ConfigError, build, check_keys, check_range, coerce, invalid
 from mgc.datasets import REGISTRY as DATASETS
-from mgc.datasets import dataset_kind
+from mgc.datasets import check_source
 from mgc.embeddings import CLIP_POLICIES
 from mgc.extractors import REGISTRY as EXTRACTORS
 from mgc.labels import MERGE_STRATEGIES
@@ -68,10 +68,8 @@ class DataParams:
                                   "(e.g. {kind: folder, path: /music})")
         _names("datasets", self.datasets, sorted({*DATASETS, *self.sources}))
         for name in dict.fromkeys([*self.datasets, *self.sources]):
-            options = self.source(name)
             try:
-                dataset_kind(name, options).check_options(
-                    {key: value for key, value in options.items() if key != "kind"}, name)
+                check_source(name, self.source(name))
             except ConfigError as error:
                 raise error.within("sources") from None
         _choice("protocol", self.protocol, PROTOCOLS)
