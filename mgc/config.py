@@ -118,11 +118,12 @@ def check_keys(mapping: Any, key: str, allowed: set[str], required: set[str],
     where = key or file
     if not isinstance(mapping, Mapping):
         raise invalid(where, mapping, "expected a mapping")
-    unknown = sorted(map(str, set(mapping) - allowed))
+    unknown = sorted(str(name) or repr(name) for name in set(mapping) - allowed)
+    choices = f"allowed: {', '.join(sorted(allowed))}"
+    if len(unknown) == 1:
+        raise ConfigError(f"{f'{key}.' if key else ''}{unknown[0]}: unknown key; {choices}")
     if unknown:
-        dotted = ", ".join(f"{key}.{name}" if key else name or repr(name) for name in unknown)
-        raise ConfigError(f"{dotted}: unknown key(s) in {where}; allowed: "
-                          f"{', '.join(sorted(allowed))}")
+        raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}; {choices}")
     missing = sorted(required - set(mapping))
     if missing:
         raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
