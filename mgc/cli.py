@@ -48,6 +48,8 @@ def download(
 
     try:
         tracks = build_dataset(chosen, Layout(data_dir=dest))
+    except FileNotFoundError as error:
+        raise typer.BadParameter(str(error), param_hint="--archive/--metadata-archive") from None
     except (DownloadError, UnsafeArchiveError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

@@ -201,3 +201,18 @@ def test_a_track_listed_twice_is_named_at_indexing(own_music: Path, tmp_path: Pa
                                          r"blues 1\.flac"):
         build_dataset(dataset, Layout(data_dir=tmp_path / "data"), progress=False)
     assert not (tmp_path / "data" / "tracks").exists()
+
+
+def test_your_dataset_joins_the_others_in_the_joint_label_space(indexed: pd.DataFrame) -> None:
+    from mgc.labels import merge_label_spaces
+
+    mine = make_split(get_dataset("mylib", kind="folder", path="."), indexed, Path("unused"),
+                      "paper")
+    fma = pd.DataFrame({"track_id": ["1", "2", "3"], "label": ["Blues", "Rock", "Pop"],
+                        "split": ["train", "val", "test"]})
+    canonical, label_map = merge_label_spaces({"mylib": mine, "synth_fma": fma}, "canonical")
+    assert label_map["mylib"]["blues"] == label_map["synth_fma"]["Blues"] == "blues"
+    assert set(canonical["label"]) == {"blues", "classical", "metal", "reggae", "rock", "pop"}
+    disjoint, _ = merge_label_spaces({"mylib": mine, "synth_fma": fma}, "disjoint")
+    assert {"mylib/blues", "synth_fma/Blues"} <= set(disjoint["label"])
+

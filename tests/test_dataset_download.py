@@ -480,3 +480,12 @@ def test_split_list_checksums_from_params_are_checked_when_the_dataset_is_built(
         get_dataset("gtzan", split_list_sha256=digests)
     assert get_dataset("gtzan").split_list_checksums[LIST_FILES[0]].hexdigest == (
         gtzan.SPLIT_LIST_CHECKSUMS[LIST_FILES[0]])
+
+
+def test_cli_with_a_missing_local_archive_names_the_flag(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["download", "gtzan", "--archive",
+                                      str(tmp_path / "genres.tar.gz"), "--dest",
+                                      str(tmp_path / "data")])
+    assert result.exit_code == 2, result.output
+    assert "--archive" in result.output and "no such file" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "data" / "tracks").exists()

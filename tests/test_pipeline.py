@@ -173,3 +173,24 @@ def test_predict_with_a_random_weights_byola_bundle_rebuilds_the_same_embeddings
         assert np.abs(rebuilt[0] - vectors[index]).max() < 1e-5
         prediction = predictor.predict_file(path)
         assert prediction.error is None and len(prediction.genres) == 10
+
+
+def test_a_bad_param_fails_the_first_stage_that_runs_before_it_works(project: Path) -> None:
+    """A misspelt option added with Hydra's `+` (DVC itself refuses a plain `-S` for a key
+    params.yaml lacks) reruns the mfcc stages only; the first of them (fit@mfcc) refuses the
+    whole params file at once, naming the key and the valid ones, and nothing else runs."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MGC_CACHE": str(project / ".mgc-cache")}
+    embeddings = project / "data/embeddings/mfcc/synth_gtzan.parquet"
+    before = embeddings.read_bytes()
+    result = subprocess.run(["dvc", "exp", "run", "-S", "+embed.mfcc.n_ffft=1024"], cwd=project,
+                            env=env, capture_output=True, text=True, timeout=300)
+    try:
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "embed.mfcc.n_ffft: unknown key; allowed: batch_size, clip, hop_length, n_fft" in (
+            output)
+        assert _ran_stages(output) == {"fit@mfcc"}, output[-2000:]
+        assert embeddings.read_bytes() == before
+    finally:
+        _run(["git", "checkout", "--", "params.yaml"], project)
