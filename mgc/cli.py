@@ -222,6 +222,7 @@ def sweep(
         RUNNING,
         ExperimentsError,
         exp_show,
+        exp_show_while_running,
         parse_exp_show,
         queue_command,
         queue_experiment,
@@ -259,7 +260,8 @@ def sweep(
         start_queue(jobs)
         names = {e.name for e in chosen.experiments}
         while True:
-            states = {r.name: r.state for r in parse_exp_show(exp_show()) if r.name in names}
+            states = {r.name: r.state for r in parse_exp_show(exp_show_while_running())
+                      if r.name in names}
             counts = {state: list(states.values()).count(state) for state in set(states.values())}
             line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
             if line != last:

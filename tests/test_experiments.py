@@ -233,6 +233,36 @@ def test_queue_command_quotes_nothing_dvc_would_misread() -> None:
     assert queue_command(experiment, force=True)[-1] == "-f"
 
 
+def test_polling_while_workers_run_retries_a_transient_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC's `exp show` can fail on a worker's temporary copy vanishing under it; polling
+    retries, and gives up (raising) only when every attempt fails."""
+    from mgc.pipeline import experiments
+
+    calls: list[int] = []
+
+    def flaky(repo: Path) -> list[dict]:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ExperimentsError("directory '.dvc/tmp/exps/tmpx/.dvc' does not exist")
+        return [{"rev": "workspace"}]
+
+    monkeypatch.setattr(experiments, "exp_show", flaky)
+    assert experiments.exp_show_while_running(Path("."), attempts=5, wait_s=0) == [
+        {"rev": "workspace"}]
+    assert len(calls) == 3
+    calls.clear()
+
+    def down(repo: Path) -> list[dict]:
+        calls.append(1)
+        raise ExperimentsError("down")
+
+    monkeypatch.setattr(experiments, "exp_show", down)
+    with pytest.raises(ExperimentsError, match="down"):
+        experiments.exp_show_while_running(Path("."), attempts=4, wait_s=0)
+    assert len(calls) == 4
+
+
 def test_exp_show_outside_a_dvc_repository_names_the_failure(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     with pytest.raises(ExperimentsError, match=r"dvc exp show --json failed \(\d+\):\n.+"):

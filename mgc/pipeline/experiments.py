@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,23 @@ def exp_show(repo: Path = Path(".")) -> list[dict[str, Any]]:
     except json.JSONDecodeError as error:
         raise ExperimentsError(f"dvc exp show --json printed no JSON ({error}): "
                                f"{output[:200]!r}") from None
+
+
+def exp_show_while_running(repo: Path = Path("."), attempts: int = 5,
+                           wait_s: float = 2.0) -> list[dict[str, Any]]:
+    """`exp_show`, retried while queue workers run.
+
+    Workers create and delete their temporary copies under `.dvc/tmp/exps`, and a
+    `dvc exp show` that lists one as it vanishes fails ("directory ... does not exist",
+    DVC 3.67); the next call sees a consistent state. A failure on every attempt is real
+    and raised.
+    """
+    for _ in range(attempts - 1):
+        try:
+            return exp_show(repo)
+        except ExperimentsError:
+            time.sleep(wait_s)
+    return exp_show(repo)
 
 
 def uncommitted_changes(repo: Path = Path(".")) -> list[str]:
