@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
 from mgc.labels import shared_classes
+from mgc.statistics import bootstrap_interval
 
 
 def classification_scores(y_true: np.ndarray, proba: np.ndarray,
@@ -39,14 +40,23 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray,
     }
 
 
-def summarise_over_seeds(runs: Sequence[dict[str, object]]) -> dict[str, object]:
-    """Mean and (population) std of every scalar score over seeds; per-class F1 averaged."""
+def summarise_over_seeds(runs: Sequence[dict[str, object]],
+                         correct: np.ndarray | None = None) -> dict[str, object]:
+    """Mean and (population) std of every scalar score over seeds; per-class F1 averaged.
+
+    Given each test track's fraction of seeds right (`mgc.statistics.per_track_correct`),
+    the accuracy also gets a 95 % bootstrap interval over test tracks (`ci95_low`,
+    `ci95_high`): how much another test set of this size could move the mean.
+    """
     if not runs:
         raise ValueError("no runs to summarise")
     summary: dict[str, object] = {}
     for key in ("accuracy", "macro_f1", "top2"):
         values = np.array([run[key] for run in runs], dtype=float)
         summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    if correct is not None:
+        low, high = bootstrap_interval(correct)
+        summary["accuracy"].update(ci95_low=low, ci95_high=high)
     classes = runs[0]["per_class_f1"]
     summary["per_class_f1"] = {
         name: float(np.mean([run["per_class_f1"][name] for run in runs])) for name in classes
@@ -106,9 +116,19 @@ def class_indices(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
     return np.array([lookup[label] for label in labels], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class ScoringSet:
+    """One test split a model is scored on: its tracks, their labels as class indices, and
+    how they were matched to the model's classes (`own`, or `shared genres`)."""
+
+    tracks: LabelledEmbeddings
+    y: np.ndarray
+    matched_by: str
+
+
 def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
-                 class_names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
-    """Every test split the model can label: name -> (X, y indices, how it was matched).
+                 class_names: list[str]) -> dict[str, ScoringSet]:
+    """Every test split the model can label, by name.
 
     The train set's own test split (per dataset for `joint`), then the test tracks of every
     other dataset whose canonical genre the model knows.
@@ -117,9 +137,9 @@ def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings]
     sets = {}
     for dataset in sorted(set(own.dataset)):
         part = own.part(own.dataset == dataset)
-        sets[dataset] = (part.x, class_indices(part.label, class_names), "own")
+        sets[dataset] = ScoringSet(part, class_indices(part.label, class_names), "own")
     if len(sets) > 1:
-        sets["all"] = (own.x, class_indices(own.label, class_names), "own")
+        sets["all"] = ScoringSet(own, class_indices(own.label, class_names), "own")
     for dataset, other in sorted(others.items()):
         if dataset in sets:
             continue
@@ -128,6 +148,7 @@ def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings]
         keep = np.array([label in mapping for label in test.label], dtype=bool)
         if keep.any():
             mapped = [mapping[label] for label in test.label[keep]]
-            sets[dataset] = (test.x[keep], class_indices(np.array(mapped), class_names),
-                             "shared genres")
+            sets[dataset] = ScoringSet(test.part(keep),
+                                       class_indices(np.array(mapped), class_names),
+                                       "shared genres")
     return sets

@@ -10,6 +10,13 @@ Pairs and triplets are mined inside each batch from that batch's own labels and 
 indices into it, so every term's labels are the labels of the samples it acts on (the
 authors' code took CE labels as `train_labels[:len(batch)]`, misaligned with its pairs), and
 nothing of size O(n^2) in the dataset is ever built: only a (B, B) mask per batch.
+
+Distances are Euclidean in a metric space chosen by `LossConfig.distance` (`metric_space`):
+`rms` divides the embedding by sqrt(dim), so a margin of 1 means the same at any embedding
+width; `euclidean` is the paper's formula on the raw embedding, where two samples of a 128-d
+head start about 6.5 apart and almost no negative pair ever falls inside a margin of 1 (the
+loss is then all same-class pull and shrinks the embedding); `cosine` L2-normalises it
+(distances in [0, 2]).
 """
 
 from __future__ import annotations
@@ -31,6 +38,26 @@ def _check_rows(name: str, tensor: torch.Tensor, rows: int) -> None:
         raise TypeError(f"{name} is a {type(tensor).__name__}: expected a torch.Tensor")
     if tensor.ndim != 2 or len(tensor) != rows:
         raise ValueError(f"{name} has shape {tuple(tensor.shape)}: expected ({rows}, features)")
+
+
+DISTANCES = ("rms", "euclidean", "cosine")
+PAIRS = ("balanced", "all")
+
+
+def metric_space(embeddings: torch.Tensor, distance: str) -> torch.Tensor:
+    """The embeddings mapped so that the Euclidean distance between rows is `distance`.
+
+    `rms`: divided by sqrt(dim), so the distance is the root-mean-square difference per
+    dimension; `euclidean`: unchanged; `cosine`: L2-normalised rows, whose distance
+    sqrt(2 - 2 cos) is a monotone function of the cosine similarity.
+    """
+    if distance == "rms":
+        return embeddings / math.sqrt(embeddings.shape[1])
+    if distance == "cosine":
+        return nn.functional.normalize(embeddings, dim=1)
+    if distance == "euclidean":
+        return embeddings
+    raise invalid("distance", distance, f"allowed values are {', '.join(DISTANCES)}")
 
 
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -138,6 +165,16 @@ def mine_pairs(labels: torch.Tensor, generator: torch.Generator | None = None) -
     )
 
 
+def all_pairs(labels: torch.Tensor) -> PairBatch:
+    """Every in-batch pair i < j once, as the authors' code formed pairs (over the whole
+    training set there; here inside each batch). With C balanced classes about 1/C of them
+    are positive."""
+    _check_labels(labels)
+    first, second = torch.triu_indices(len(labels), len(labels), offset=1,
+                                       device=labels.device)
+    return PairBatch(anchor_idx=first, other_idx=second, same=labels[first] == labels[second])
+
+
 def _semi_hard_negative(embeddings: torch.Tensor, positive: torch.Tensor,
                         negative_mask: torch.Tensor) -> torch.Tensor:
     """Per anchor, the closest negative that is farther away than its positive; where none is,
@@ -187,6 +224,7 @@ class TermBatch:
         _check_labels(labels)
         self.output, self.labels, self.config, self.generator = output, labels, config, generator
         self.partners: list[torch.Tensor] = []
+        self._metric: torch.Tensor | None = None
         self._pairs: PairBatch | None = None
         self._triplets: TripletBatch | None = None
 
@@ -205,17 +243,24 @@ class TermBatch:
         return tensor
 
     @property
+    def metric(self) -> torch.Tensor:
+        """The metric head's output in the space of `config.distance` (see `metric_space`)."""
+        if self._metric is None:
+            self._metric = metric_space(self.head("metric"), self.config.distance)
+        return self._metric
+
+    @property
     def pairs(self) -> PairBatch:
         if self._pairs is None:
-            self._pairs = mine_pairs(self.labels, self.generator)
+            self._pairs = (all_pairs(self.labels) if self.config.pairs == "all"
+                           else mine_pairs(self.labels, self.generator))
             self.partners.append(self._pairs.other_idx)
         return self._pairs
 
     @property
     def triplets(self) -> TripletBatch:
         if self._triplets is None:
-            embeddings = (self.head("metric") if self.config.triplet_mining == "semi_hard"
-                          else None)
+            embeddings = self.metric if self.config.triplet_mining == "semi_hard" else None
             self._triplets = mine_triplets(self.labels, embeddings, self.generator)
             self.partners += [self._triplets.positive_idx, self._triplets.negative_idx]
         return self._triplets
@@ -230,7 +275,9 @@ class LossTerm:
     `compute` gives its unweighted value on a batch. `metric` marks metric-learning terms,
     whose share of the total weight is the paper's alpha; `partner_roles` is how many
     partner samples each anchor gets from its mining (pairs 1, triplets 2), which is how
-    many CE heads the paper counts for CE on partners.
+    many CE heads the paper counts for CE on partners. `active`, for a hinge loss, gives
+    the fraction of its margins that are active (a non-zero hinge) on a batch: logged per
+    epoch, it shows a loss that has stopped acting (0) or only pulls one way.
     """
 
     weight_key: str
@@ -238,6 +285,7 @@ class LossTerm:
     compute: Callable[[TermBatch], torch.Tensor]
     metric: bool = False
     partner_roles: int = 0
+    active: Callable[[TermBatch], float] | None = None
 
     @property
     def name(self) -> str:
@@ -273,37 +321,69 @@ def _partner_ce(batch: TermBatch) -> torch.Tensor:
 
 
 def _contrastive(batch: TermBatch) -> torch.Tensor:
-    pairs, embedded = batch.pairs, batch.head("metric")
+    pairs, embedded = batch.pairs, batch.metric
     return contrastive_loss(embedded[pairs.anchor_idx], embedded[pairs.other_idx], pairs.same,
                             batch.config.margin)
 
 
+def _contrastive_active(batch: TermBatch) -> float:
+    """The fraction of negative pairs inside the margin: the only ones that push apart."""
+    pairs, embedded = batch.pairs, batch.metric.detach()
+    negative = ~pairs.same
+    if not negative.any():
+        return 0.0
+    apart = _distance(embedded[pairs.anchor_idx[negative]], embedded[pairs.other_idx[negative]])
+    return float((apart < batch.config.margin).float().mean())
+
+
+def _triplet_hinge(batch: TermBatch) -> torch.Tensor:
+    triplets, embedded = batch.triplets, batch.metric
+    return (_distance(embedded[triplets.anchor_idx], embedded[triplets.positive_idx])
+            - _distance(embedded[triplets.anchor_idx], embedded[triplets.negative_idx])
+            + batch.config.margin)
+
+
 def _triplet(batch: TermBatch) -> torch.Tensor:
-    triplets, embedded = batch.triplets, batch.head("metric")
+    triplets, embedded = batch.triplets, batch.metric
     return triplet_loss(embedded[triplets.anchor_idx], embedded[triplets.positive_idx],
                         embedded[triplets.negative_idx], batch.config.margin)
+
+
+def _triplet_active(batch: TermBatch) -> float:
+    """The fraction of triplets whose hinge is non-zero (the negative not yet a margin
+    farther than the positive)."""
+    with torch.no_grad():
+        hinge = _triplet_hinge(batch)
+    return float((hinge > 0).float().mean()) if len(hinge) else 0.0
 
 
 register_term(LossTerm(ANCHOR_TERM, ("anchor",),
                        lambda batch: nn.functional.cross_entropy(batch.head("anchor"),
                                                                  batch.labels)))
-register_term(LossTerm("w_contrastive", ("metric",), _contrastive, metric=True, partner_roles=1))
-register_term(LossTerm("w_triplet", ("metric",), _triplet, metric=True, partner_roles=2))
+register_term(LossTerm("w_contrastive", ("metric",), _contrastive, metric=True, partner_roles=1,
+                       active=_contrastive_active))
+register_term(LossTerm("w_triplet", ("metric",), _triplet, metric=True, partner_roles=2,
+                       active=_triplet_active))
 register_term(LossTerm("w_ce_pair", ("pair",), _partner_ce))
 
 
 @dataclass(frozen=True)
 class LossConfig:
     """One loss configuration: a weight per registered term (a term with weight 0 is off and
-    its heads are not built), the metric losses' margin and how triplet negatives are mined.
+    its heads are not built), the metric losses' margin, distance and mining.
 
     The anchor CE weight must be > 0 because predictions come from the anchor head: a model
-    trained without it would predict from an untrained layer. `triplet_mining` is `random`
+    trained without it would predict from an untrained layer. `distance` is the metric
+    space of the contrastive and triplet losses (`metric_space`; `euclidean` is the paper's
+    formula as written); `pairs` is `balanced` (one positive and one negative partner per
+    anchor) or `all` (every in-batch pair, as the authors); `triplet_mining` is `random`
     (as in the authors' code) or `semi_hard` (FaceNet's rule, see `mine_triplets`).
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: {ANCHOR_TERM: 1.0})
     margin: float = 1.0
+    distance: str = "rms"
+    pairs: str = "balanced"
     triplet_mining: str = "random"
 
     def __post_init__(self) -> None:
@@ -319,9 +399,10 @@ class LossConfig:
         if (isinstance(self.margin, bool) or not isinstance(self.margin, Real)
                 or not 0 < self.margin < math.inf):
             raise invalid("margin", self.margin, "must be a finite number > 0")
-        if self.triplet_mining not in TRIPLET_MINING:
-            raise invalid("triplet_mining", self.triplet_mining,
-                          f"allowed values are {', '.join(TRIPLET_MINING)}")
+        for key, allowed in (("distance", DISTANCES), ("pairs", PAIRS),
+                             ("triplet_mining", TRIPLET_MINING)):
+            if getattr(self, key) not in allowed:
+                raise invalid(key, getattr(self, key), f"allowed values are {', '.join(allowed)}")
 
     def weight(self, key: str) -> float:
         return float(self.weights.get(key, 0.0))
@@ -339,10 +420,12 @@ class LossConfig:
 
 @dataclass
 class LossValues:
-    """The total to back-propagate, and each active term's unweighted value for logging."""
+    """The total to back-propagate, each active term's unweighted value and, for hinge
+    terms, the fraction of active margins (`LossTerm.active`), for logging."""
 
     total: torch.Tensor
     by_term: dict[str, float]
+    active: dict[str, float] = field(default_factory=dict)
 
 
 def multitask_loss(output: ClassifierOutput, labels: torch.Tensor, config: LossConfig,
@@ -360,10 +443,13 @@ def multitask_loss(output: ClassifierOutput, labels: torch.Tensor, config: LossC
                                  f"the model's {head!r} head, which it was built without")
     total: torch.Tensor | None = None
     values: dict[str, float] = {}
+    active: dict[str, float] = {}
     for term in config.active_terms:
         value = term.compute(batch)
         weighted = config.weight(term.weight_key) * value
         total = weighted if total is None else total + weighted
         values[term.name] = float(value.detach())
+        if term.active is not None:
+            active[term.name] = term.active(batch)
     assert total is not None  # the anchor term is always active
-    return LossValues(total=total, by_term=values)
+    return LossValues(total=total, by_term=values, active=active)

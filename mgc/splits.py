@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from mgc.config import invalid
 from mgc.datasets import Dataset, usable_tracks
+from mgc.split_roles import FOLD_PREFIX
 
-PROTOCOLS = ("paper", "standard", "artist")
+PROTOCOLS = ("paper", "standard", "artist", "kfold")
 MIN_TRACKS_PER_CLASS = 3
 """One each for train, validation and test: a class with fewer cannot be split."""
 
@@ -73,28 +74,44 @@ def artist_split(tracks: pd.DataFrame, seed: int = 42, test_fraction: float = 0.
         lambda t: "test" if t in test_ids else "val" if t in val_ids else "train")
 
 
-def _check_class_sizes(name: str, usable: pd.DataFrame) -> None:
+def kfold_split(tracks: pd.DataFrame, folds: int, seed: int = 42) -> pd.Series:
+    """`fold0` .. `fold<folds-1>` per track: scikit-learn's StratifiedKFold, shuffled with
+    `seed`, so each genre is spread evenly over the folds (HEAR's 10-fold GTZAN protocol)."""
+    ordered = tracks.sort_values("track_id", kind="stable")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold = pd.Series("", index=ordered["track_id"].to_numpy(), dtype=object)
+    for k, (_, held) in enumerate(splitter.split(ordered, ordered["label"])):
+        fold.iloc[held] = f"{FOLD_PREFIX}{k}"
+    return fold.reindex(tracks["track_id"]).reset_index(drop=True)
+
+
+def _check_class_sizes(name: str, usable: pd.DataFrame,
+                       needed: int = MIN_TRACKS_PER_CLASS) -> None:
     counts = usable["label"].value_counts()
-    small = counts[counts < MIN_TRACKS_PER_CLASS]
+    small = counts[counts < needed]
     if len(small):
         listed = ", ".join(f"{label!r} ({count})" for label, count in sorted(small.items()))
         raise ValueError(f"{name}: too few usable tracks to split class(es) {listed}; each "
-                         f"needs at least {MIN_TRACKS_PER_CLASS} (train, validation, test)")
+                         f"needs at least {needed} (one per part: train, validation and "
+                         "test, or one per fold)")
 
 
 def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir: Path, protocol: str,
                seed: int = 42, test_fraction: float = 0.2,
-               val_fraction: float = 0.1) -> pd.DataFrame:
+               val_fraction: float = 0.1, folds: int = 10) -> pd.DataFrame:
     """Split the usable tracks of `dataset` under `protocol`.
 
-    Returns columns track_id, label, split ('train'/'val'/'test'). Tracks the protocol
-    leaves out (the GTZAN faults) are dropped.
+    Returns columns track_id, label, split ('train'/'val'/'test', or under `kfold` the
+    track's fold, `fold0`..). Tracks the protocol leaves out (the GTZAN faults) are dropped.
     """
     if protocol not in PROTOCOLS:
         raise invalid("protocol", protocol, f"allowed values are {', '.join(PROTOCOLS)}")
     usable = usable_tracks(tracks)
     if protocol == "standard":
         split = dataset.standard_split(usable, raw_dir)
+    elif protocol == "kfold":
+        _check_class_sizes(dataset.name, usable, folds)
+        split = kfold_split(usable, folds, seed)
     elif protocol == "artist":
         _check_class_sizes(dataset.name, usable)
         split = artist_split(usable, seed, test_fraction, val_fraction)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from mgc.config import invalid
 from mgc.evaluate import (
     LabelledEmbeddings,
+    ScoringSet,
     class_indices,
     classification_scores,
     confusion_rows,
@@ -27,6 +29,8 @@ from mgc.evaluate import (
 )
 from mgc.losses import LossConfig, multitask_loss
 from mgc.model import ClassifierConfig, GenreClassifier
+from mgc.split_roles import fold_roles
+from mgc.statistics import bootstrap_interval, per_track_correct
 
 NOISE_MODES = ("off", "once", "every_epoch")
 
@@ -52,13 +56,24 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and stopping rule; the paper's values are the defaults."""
+    """Optimiser and stopping rule: the paper's optimiser, and a budget that early stopping,
+    not the corpus size, decides.
 
-    epochs: int = 35
+    `epochs` is only a cap. Training stops when the validation loss, smoothed by an
+    exponential moving average (`smoothing` is the weight of the past, 0 = raw), has not
+    reached a new minimum for `patience` epochs, and the model of that minimum is restored.
+    Smoothing matters on small validation splits, whose raw loss jumps from epoch to epoch
+    (16 tracks on the default corpus) and would stop a run on one unlucky epoch or restore
+    one lucky one. A fixed epoch count would instead give a small corpus few optimiser
+    steps (5 per epoch on the default corpus) and a large one many.
+    """
+
+    epochs: int = 400
     batch_size: int = 64
     learning_rate: float = 5e-4
     weight_decay: float = 0.0
-    patience: int = 6
+    patience: int = 20
+    smoothing: float = 0.8
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
@@ -69,6 +84,8 @@ class TrainConfig:
             raise invalid("learning_rate", self.learning_rate, "must be finite and > 0")
         if not 0 <= self.weight_decay < math.inf:
             raise invalid("weight_decay", self.weight_decay, "must be finite and >= 0")
+        if not 0 <= self.smoothing < 1:
+            raise invalid("smoothing", self.smoothing, "must be in [0, 1)")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -76,11 +93,13 @@ class TrainConfig:
 
 @dataclass
 class TrainedClassifier:
-    """The best model on validation, and the per-epoch history that led to it."""
+    """The best model on validation, the per-epoch history that led to it, and whether
+    early stopping ended the run before the epoch cap."""
 
     model: GenreClassifier
     history: list[dict[str, float]]
     best_epoch: int
+    stopped_early: bool
 
 
 def add_noise(z: torch.Tensor, snr_db: float, generator: torch.Generator) -> torch.Tensor:
@@ -114,8 +133,10 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
                             heads=loss.heads)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
+    # The fused kernel: the same algorithm as the loop-over-tensors default (within float
+    # rounding), in half the time per step on CPU, where the step dominates small models.
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 weight_decay=config.weight_decay)
+                                 weight_decay=config.weight_decay, fused=True)
     with torch.no_grad():
         z_train = model.standardise(torch.as_tensor(x_train, dtype=torch.float32))
         x_val_t = torch.as_tensor(x_val, dtype=torch.float32)
@@ -124,48 +145,80 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
 
     history: list[dict[str, float]] = []
+    smoothed = math.nan
     best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
     for epoch in range(1, config.epochs + 1):
         if config.noise.mode == "every_epoch" and epoch > 1:
             z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
-        model.train()
-        order = torch.randperm(len(z_epoch), generator=generator)
-        total, count = 0.0, 0
-        for start in range(0, len(order), config.batch_size):
-            index = order[start:start + config.batch_size]
-            if len(index) < 2:
-                continue
-            output = model.forward_standardised(z_epoch[index])
-            terms = multitask_loss(output, y_epoch[index], loss, generator)
-            optimiser.zero_grad()
-            terms.total.backward()
-            optimiser.step()
-            total += terms.total.item() * len(index)
-            count += len(index)
+        row = {"epoch": epoch, **_train_epoch(model, optimiser, z_epoch, y_epoch, loss,
+                                               config.batch_size, generator)}
         model.eval()
         with torch.no_grad():
             val_logits = model(x_val_t).logits
             val_loss = float(nn.functional.cross_entropy(val_logits, y_val_t))
             val_accuracy = float((val_logits.argmax(dim=1) == y_val_t).float().mean())
-        history.append({"epoch": epoch, "train_loss": total / max(count, 1),
-                        "val_loss": val_loss, "val_accuracy": val_accuracy})
-        if val_loss < best_loss:
-            best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
+        smoothed = (val_loss if epoch == 1
+                    else config.smoothing * smoothed + (1 - config.smoothing) * val_loss)
+        history.append({**row, "val_loss": val_loss, "val_loss_smoothed": smoothed,
+                        "val_accuracy": val_accuracy})
+        if smoothed < best_loss:
+            best_loss, best_epoch, best_state = smoothed, epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
     model.load_state_dict(best_state)
     model.eval()
-    return TrainedClassifier(model=model, history=history, best_epoch=best_epoch)
+    return TrainedClassifier(model=model, history=history, best_epoch=best_epoch,
+                             stopped_early=len(history) < config.epochs)
+
+
+def _train_epoch(model: GenreClassifier, optimiser: torch.optim.Optimizer, z: torch.Tensor,
+                 y: torch.Tensor, loss: LossConfig, batch_size: int,
+                 generator: torch.Generator) -> dict[str, float]:
+    """One pass over shuffled mini-batches; the epoch's mean total loss, each term's mean
+    unweighted value (`loss_<term>`) and each hinge term's active fraction (`active_<term>`).
+    """
+    model.train()
+    order = torch.randperm(len(z), generator=generator)
+    sums: dict[str, float] = {}
+    count = 0
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        if len(index) < 2:
+            continue
+        terms = multitask_loss(model.forward_standardised(z[index]), y[index], loss, generator)
+        optimiser.zero_grad()
+        terms.total.backward()
+        optimiser.step()
+        logged = {"train_loss": terms.total.item(),
+                  **{f"loss_{name}": value for name, value in terms.by_term.items()},
+                  **{f"active_{name}": value for name, value in terms.active.items()}}
+        for name, value in logged.items():
+            sums[name] = sums.get(name, 0.0) + value * len(index)
+        count += len(index)
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
+def training_summary(runs: Sequence[TrainedClassifier]) -> dict[str, float]:
+    """How training ended over seeds: the mean and largest best epoch, the mean number of
+    epochs run, and the fraction of seeds that early stopping ended before the cap."""
+    best = np.array([run.best_epoch for run in runs], dtype=float)
+    return {"best_epoch_mean": float(best.mean()), "best_epoch_max": int(best.max()),
+            "epochs_mean": float(np.mean([len(run.history) for run in runs])),
+            "stopped_early": float(np.mean([run.stopped_early for run in runs]))}
 
 
 @dataclass
 class SeedsResult:
-    """Scores per classifier and test set over seeds, and the artefacts of the best DNN seed."""
+    """Scores per classifier and test set over seeds, every seed's prediction per test
+    track (for paired tests between configurations), and the artefacts of the best DNN
+    seed."""
 
     metrics: dict[str, object]
     best_model: GenreClassifier
     best_seed: int
+    best_val_accuracy: float
     history: list[dict[str, float]]
+    predictions: pd.DataFrame
     confusion: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -187,29 +240,109 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     y_train, y_val = class_indices(train.label, class_names), class_indices(val.label, class_names)
     evaluation = scoring_sets(data, others, class_names)
     metrics: dict[str, object] = {"classes": len(class_names)}
+    predicted: dict[str, dict[str, np.ndarray]] = {name: {} for name in evaluation}
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     for kind in classifier_kinds:
         loss_for_kind = loss if kind == "dnn" else LossConfig()
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
+        stopping: list[TrainedClassifier] = []
         for seed in seeds:
             trained = train_classifier(train.x, y_train, val.x, y_val, len(class_names),
                                        classifier, loss_for_kind, config, seed, kind)
-            for name, (x_test, y_test, _) in evaluation.items():
-                proba = trained.model.predict_proba(x_test)
-                runs[name].append(classification_scores(y_test, proba, class_names))
+            stopping.append(trained)
+            for name, test in evaluation.items():
+                proba = trained.model.predict_proba(test.tracks.x)
+                runs[name].append(classification_scores(test.y, proba, class_names))
+                predicted[name][f"{kind}_seed{seed}"] = proba.argmax(axis=1)
             val_accuracy = float((trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
             if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
                 best = (val_accuracy, seed, trained.model, trained.history)
-        metrics[kind] = {
-            name: {**summarise_over_seeds(scores), "n_test": len(evaluation[name][1]),
-                   "matched_by": evaluation[name][2]}
-            for name, scores in runs.items()
-        }
+        metrics[kind] = {}
+        for name, scores in runs.items():
+            test = evaluation[name]
+            correct = per_track_correct(test.y, np.stack(
+                [predicted[name][f"{kind}_seed{seed}"] for seed in seeds]))
+            metrics[kind][name] = {**summarise_over_seeds(scores, correct),
+                                   "n_test": len(test.y), "matched_by": test.matched_by}
+        metrics[f"{kind}_training"] = training_summary(stopping)
     if best is None:
         raise ValueError("classifier_kinds and seeds must not be empty")
-    _, best_seed, best_model, history = best
+    best_val_accuracy, best_seed, best_model, history = best
     own_test = data.part(data.split == "test")
     y_test = class_indices(own_test.label, class_names)
     y_pred = best_model.predict_proba(own_test.x).argmax(axis=1)
     return SeedsResult(metrics=metrics, best_model=best_model, best_seed=best_seed,
-                       history=history, confusion=confusion_rows(y_test, y_pred, class_names))
+                       best_val_accuracy=best_val_accuracy, history=history,
+                       predictions=prediction_table(evaluation, predicted, class_names),
+                       confusion=confusion_rows(y_test, y_pred, class_names))
+
+
+def prediction_table(evaluation: dict[str, ScoringSet],
+                     predicted: dict[str, dict[str, np.ndarray]],
+                     class_names: Sequence[str]) -> pd.DataFrame:
+    """One row per (test set, track): its dataset, id and true label, and the label each
+    classifier kind and seed predicted (`<kind>_seed<seed>` columns)."""
+    parts = []
+    for name, test in evaluation.items():
+        part = pd.DataFrame({"test_set": name, "dataset": test.tracks.dataset,
+                             "track_id": test.tracks.track_id,
+                             "label": [class_names[i] for i in test.y]})
+        for column, classes in predicted[name].items():
+            part[column] = [class_names[i] for i in classes]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
+                     folds: int, classifier_kinds: Sequence[str], seeds: Sequence[int],
+                     classifier: ClassifierConfig, loss: LossConfig,
+                     config: TrainConfig) -> SeedsResult:
+    """k-fold cross-validation: `train_over_seeds` once per fold (`fold_roles`: fold k
+    tests, the next validates), every score the mean and std over folds of each fold's
+    mean over seeds, as HEAR reports GTZAN.
+
+    Every track is tested exactly once, so the bootstrap interval resamples all of them
+    (seeds averaged per track) and the confusion rows cover the whole dataset. The model
+    shipped is the best seed of the fold with the best validation accuracy.
+    """
+    rounds = [train_over_seeds(
+        replace(data, split=fold_roles(data.split, k, folds)),
+        {name: replace(other, split=fold_roles(other.split, k, folds))
+         for name, other in others.items()},
+        classifier_kinds, seeds, classifier, loss, config) for k in range(folds)]
+    predictions = pd.concat([r.predictions.assign(fold=k) for k, r in enumerate(rounds)],
+                            ignore_index=True)
+    metrics: dict[str, object] = {"classes": rounds[0].metrics["classes"], "folds": folds}
+    for kind in classifier_kinds:
+        metrics[kind] = {name: _over_folds([r.metrics[kind][name] for r in rounds],
+                                           predictions[predictions["test_set"] == name], kind)
+                         for name in rounds[0].metrics[kind]}
+        metrics[f"{kind}_training"] = {
+            key: float(np.mean([r.metrics[f"{kind}_training"][key] for r in rounds]))
+            for key in rounds[0].metrics[f"{kind}_training"]}
+    shipped = max(rounds, key=lambda r: r.best_val_accuracy)
+    return SeedsResult(metrics=metrics, best_model=shipped.best_model,
+                       best_seed=shipped.best_seed, best_val_accuracy=shipped.best_val_accuracy,
+                       history=shipped.history, predictions=predictions,
+                       confusion=[row for r in rounds for row in r.confusion])
+
+
+def _over_folds(per_fold: Sequence[dict[str, object]], predictions: pd.DataFrame,
+                kind: str) -> dict[str, object]:
+    """One test set's scores over folds: mean and std over folds of each fold's mean; the
+    accuracy's bootstrap interval over every fold's tracks together."""
+    summary: dict[str, object] = {}
+    for key in ("accuracy", "macro_f1", "top2"):
+        means = np.array([fold[key]["mean"] for fold in per_fold], dtype=float)
+        summary[key] = {"mean": float(means.mean()), "std": float(means.std())}
+    columns = [c for c in predictions.columns if c.startswith(f"{kind}_seed")]
+    correct = (predictions[columns].to_numpy() == predictions[["label"]].to_numpy()).mean(axis=1)
+    low, high = bootstrap_interval(correct)
+    summary["accuracy"].update(ci95_low=low, ci95_high=high)
+    classes = dict.fromkeys(c for fold in per_fold for c in fold["per_class_f1"])
+    summary["per_class_f1"] = {c: float(np.mean([fold["per_class_f1"][c] for fold in per_fold
+                                                  if c in fold["per_class_f1"]]))
+                               for c in classes}
+    summary["n_test"] = int(sum(fold["n_test"] for fold in per_fold))
+    summary["matched_by"] = per_fold[0]["matched_by"]
+    return summary

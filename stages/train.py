@@ -2,7 +2,8 @@
 (a dataset, or `joint`), several seeds, scored on every test split they can label.
 
 Outputs `metrics/runs/<set>/<model>.json`, `models/<set>/<model>/` (the bundle for `mgc
-predict`), `plots/confusion/<set>/<model>.csv` and the DVCLive learning curves in
+predict`), `predictions/<set>/<model>.csv` (every seed's prediction per test track),
+`plots/confusion/<set>/<model>.csv` and the DVCLive learning curves in
 `plots/curves/<set>/<model>/`.
 """
 

@@ -24,6 +24,8 @@ from mgc.losses import (
     LossValues,
     TermBatch,
     contrastive_loss,
+    all_pairs,
+    metric_space,
     mine_pairs,
     mine_triplets,
     multitask_loss,
@@ -249,10 +251,12 @@ def test_miners_reject_bad_labels(labels: torch.Tensor) -> None:
 
 
 def loss_config(margin: float = 1.0, triplet_mining: str = "random",
+                distance: str = "euclidean", pairs: str = "balanced",
                 **weights: float) -> LossConfig:
-    """The loss weights as keywords (anchor CE 1.0 unless given), as a LossConfig."""
+    """The loss weights as keywords (anchor CE 1.0 unless given), as a LossConfig; the
+    distance is the paper's Euclidean one unless given, so hand values read as 3-4-5."""
     return LossConfig(weights={"w_ce": 1.0, **weights}, margin=margin,
-                      triplet_mining=triplet_mining)
+                      triplet_mining=triplet_mining, distance=distance, pairs=pairs)
 
 
 @pytest.mark.parametrize(
@@ -478,3 +482,92 @@ def test_single_class_batch_multitask_is_finite_and_backpropagates() -> None:
     terms.total.backward()
     for tensor in (logits, pair_logits, embeddings):
         assert torch.isfinite(tensor.grad).all()
+
+
+# --- distances, pair modes and active margins ---------------------------------------------
+
+
+def test_metric_space_scales_each_distance_as_documented() -> None:
+    zeros, ones = torch.zeros(1, 128), torch.ones(1, 128)
+    # rms: per dimension, so two embeddings 1 apart in every coordinate are 1 apart at any dim
+    assert float(torch.dist(*(metric_space(t, "rms") for t in (zeros, ones)))) == (
+        pytest.approx(1.0))
+    assert float(torch.dist(*(metric_space(t, "euclidean") for t in (zeros, ones)))) == (
+        pytest.approx(math.sqrt(128)))
+    # cosine: unit rows; orthogonal vectors are sqrt(2) apart, opposite ones 2
+    a, b = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 5.0]])
+    assert float(torch.dist(metric_space(a, "cosine"), metric_space(b, "cosine"))) == (
+        pytest.approx(math.sqrt(2)))
+    assert float(torch.dist(metric_space(a, "cosine"), metric_space(-a, "cosine"))) == (
+        pytest.approx(2.0))
+    with pytest.raises(ConfigError, match="distance"):
+        metric_space(a, "manhattan")
+
+
+@pytest.mark.parametrize(("distance", "apart"), [
+    ("euclidean", 5.0),           # ORIGIN to FAR
+    ("rms", 5.0 / math.sqrt(2)),  # divided by sqrt(dim = 2)
+    ("cosine", 1.0),              # the zero vector stays 0, FAR becomes a unit vector
+])
+def test_multitask_metric_terms_use_the_configured_distance(distance: str,
+                                                            apart: float) -> None:
+    labels, logits, pair_logits, embeddings = _three_and_one()
+    config = loss_config(w_contrastive=0.3, w_triplet=0.1, margin=6.0, distance=distance)
+    terms = multitask(logits, pair_logits, embeddings, labels, config,
+                      torch.Generator().manual_seed(0))
+    # 3 positive pairs at distance 0, 4 negative pairs `apart`; 3 triplets (0, apart)
+    assert terms.by_term["contrastive"] == pytest.approx(4 * (6 - apart) ** 2 / 7)
+    assert terms.by_term["triplet"] == pytest.approx(0 - apart + 6)
+    assert terms.active == {"contrastive": 1.0, "triplet": 1.0}
+
+
+def test_active_fraction_counts_only_margins_that_still_act() -> None:
+    labels, logits, pair_logits, embeddings = _three_and_one()
+    # margin 4 < distance 5: no negative pair is inside it and every triplet is satisfied
+    terms = multitask(logits, pair_logits, embeddings, labels,
+                      loss_config(w_contrastive=0.3, w_triplet=0.1, margin=4.0),
+                      torch.Generator().manual_seed(0))
+    assert terms.active == {"contrastive": 0.0, "triplet": 0.0}
+    assert terms.by_term["contrastive"] == pytest.approx(0.0)
+    # every sample on one point: each negative pair is inside any margin
+    close = torch.zeros(4, 2, requires_grad=True)
+    terms = multitask(logits, pair_logits, close, labels,
+                      loss_config(w_contrastive=0.3, margin=4.0),
+                      torch.Generator().manual_seed(0))
+    assert terms.active == {"contrastive": 1.0}
+
+
+def test_all_pairs_lists_every_pair_once() -> None:
+    pairs = all_pairs(torch.tensor([0, 0, 1, 1, 2]))
+    listed = sorted(zip(pairs.anchor_idx.tolist(), pairs.other_idx.tolist(), strict=True))
+    assert listed == [(i, j) for i in range(5) for j in range(i + 1, 5)]  # 10 = 5*4/2
+    assert pairs.same.tolist() == [a // 2 == b // 2 and max(a, b) < 4
+                                   for a, b in zip(pairs.anchor_idx.tolist(),
+                                                   pairs.other_idx.tolist(), strict=True)]
+    assert int(pairs.same.sum()) == 2  # (0,1) and (2,3)
+
+
+def test_multitask_with_all_pairs_matches_hand_computation() -> None:
+    labels, logits, pair_logits, embeddings = _three_and_one()
+    terms = multitask(logits, pair_logits, embeddings, labels,
+                      loss_config(w_contrastive=0.3, margin=6.0, pairs="all"))
+    # pairs (0,1) (0,2) (1,2) positive at d=0; (0,3) (1,3) (2,3) negative at d=5
+    assert terms.by_term["contrastive"] == pytest.approx(3 * (6 - 5) ** 2 / 6)
+
+
+def test_semi_hard_negatives_are_chosen_in_the_configured_space() -> None:
+    # anchor (1, 0), positive (2, 0.2); negatives (0, 1.2): near in Euclidean space but at
+    # 90 degrees, and (10, 3): far away but at a small angle. Semi-hard = the closest
+    # negative farther than the positive, which differs between the two spaces.
+    embeddings = torch.tensor([[1.0, 0.0], [2.0, 0.2], [0.0, 1.2], [10.0, 3.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    for distance, expected in (("euclidean", 2), ("cosine", 3)):
+        triplets = mine_triplets(labels, metric_space(embeddings, distance),
+                                 torch.Generator().manual_seed(0))
+        assert int(triplets.negative_idx[triplets.anchor_idx == 0]) == expected
+
+
+@pytest.mark.parametrize(("key", "value"), [("distance", "manhattan"), ("pairs", "some")])
+def test_loss_config_refuses_unknown_distance_or_pair_mode(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key}.*allowed values"):
+        LossConfig(**{key: value})

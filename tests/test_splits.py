@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mgc.datasets import get_dataset
 from mgc.datasets.gtzan import split_from_lists
+from mgc.split_roles import fold_roles
 from mgc.splits import make_split, paper_split
 
 GENRES = ["blues", "classical", "country", "disco", "hiphop",
@@ -149,3 +150,28 @@ def test_synth_standard_split_from_its_own_lists(synth_gtzan) -> None:
 def test_unknown_protocol_names_the_key() -> None:
     with pytest.raises(ValueError, match=r"protocol='random'.*paper, standard"):
         make_split(get_dataset("synth_gtzan"), _gtzan_shaped(), Path("unused"), "random")
+
+
+def test_kfold_split_puts_each_track_in_one_stratified_fold() -> None:
+    tracks = _gtzan_shaped()
+    table = make_split(get_dataset("gtzan"), tracks, Path("."), "kfold", folds=10)
+    assert sorted(table["split"].unique()) == [f"fold{k}" for k in range(10)]
+    counts = table.groupby(["split", "label"]).size()
+    assert (counts == 10).all()  # 100 tracks per genre over 10 folds: 10 of each in each fold
+    again = make_split(get_dataset("gtzan"), tracks.sample(frac=1, random_state=3),
+                       Path("."), "kfold", folds=10)
+    assert _by_track(table, table["split"]) == _by_track(again, again["split"])
+
+
+def test_fold_roles_test_one_fold_validate_the_next() -> None:
+    split = np.array([f"fold{k}" for k in range(5)] * 2)
+    roles = fold_roles(split, 4, 5)
+    assert list(roles[:5]) == ["val", "train", "train", "train", "test"]  # fold 0 follows 4
+    tested = [np.flatnonzero(fold_roles(split, k, 5) == "test") for k in range(5)]
+    assert sorted(np.concatenate(tested)) == list(range(10))  # every track tested once
+
+
+def test_kfold_needs_a_track_per_fold_in_each_class() -> None:
+    tracks = _gtzan_shaped().groupby("label").head(5)
+    with pytest.raises(ValueError, match="'blues' \\(5\\).*at least 10"):
+        make_split(get_dataset("gtzan"), tracks, Path("."), "kfold", folds=10)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mgc import train as train_module
+from mgc.evaluate import LabelledEmbeddings
 from mgc.losses import LossConfig
 from mgc.model import ClassifierConfig
 from mgc.train import NoiseConfig, TrainConfig, add_noise, train_classifier
@@ -112,12 +113,12 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     x_val = rng.normal(size=(64, 16)).astype(np.float32)
     y_val = rng.integers(0, 4, size=64)
     config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=3,
-                         noise=NoiseConfig("off"))
+                         smoothing=0.0, noise=NoiseConfig("off"))
     wide = ClassifierConfig(hidden_layers=2, dropout=0.0)
     trained = train_classifier(x_train, y_train, x_val, y_val, 4, wide, LossConfig(), config,
                                seed=0)
     val_losses = [epoch["val_loss"] for epoch in trained.history]
-    assert len(val_losses) < 200, "should have stopped early"
+    assert len(val_losses) < 200 and trained.stopped_early
     assert len(val_losses) == trained.best_epoch + config.patience
     assert trained.best_epoch == int(np.argmin(val_losses)) + 1
     assert val_losses[-1] > min(val_losses)
@@ -129,7 +130,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     ("kwargs", "message"),
     [({"epochs": 0}, r"^epochs=0"), ({"batch_size": -1}, r"^batch_size=-1"),
      ({"learning_rate": 0.0}, r"^learning_rate=0\.0"),
-     ({"weight_decay": -1e-4}, r"^weight_decay")],
+     ({"weight_decay": -1e-4}, r"^weight_decay"), ({"smoothing": 1.0}, r"^smoothing=1\.0")],
 )
 def test_train_config_errors_name_the_field(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -147,3 +148,88 @@ def test_too_little_data_is_refused() -> None:
     x, y = _blobs(1, n_classes=1)
     with pytest.raises(ValueError, match="at least 2 training"):
         train_classifier(x, y, x, y, 1, SMALL, LossConfig(), TrainConfig(), seed=0)
+
+
+def _random_label_run(config: TrainConfig) -> train_module.TrainedClassifier:
+    rng = np.random.default_rng(6)
+    x_train, x_val = (rng.normal(size=(64, 16)).astype(np.float32) for _ in range(2))
+    y_train, y_val = (rng.integers(0, 4, size=64) for _ in range(2))
+    return train_classifier(x_train, y_train, x_val, y_val, 4,
+                            ClassifierConfig(hidden_layers=2, dropout=0.0), LossConfig(),
+                            config, seed=0)
+
+
+def test_early_stopping_follows_the_smoothed_validation_loss() -> None:
+    config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=4,
+                         smoothing=0.7, noise=NoiseConfig("off"))
+    trained = _random_label_run(config)
+    raw = [row["val_loss"] for row in trained.history]
+    smoothed = [row["val_loss_smoothed"] for row in trained.history]
+    expected = [raw[0]]
+    for value in raw[1:]:  # the exponential moving average, by hand
+        expected.append(0.7 * expected[-1] + 0.3 * value)
+    np.testing.assert_allclose(smoothed, expected, rtol=1e-12)
+    assert trained.stopped_early
+    assert trained.best_epoch == int(np.argmin(smoothed)) + 1
+    assert len(raw) == trained.best_epoch + config.patience
+
+
+def test_a_run_that_reaches_the_cap_is_not_early_stopped() -> None:
+    trained = _random_label_run(TrainConfig(epochs=3, batch_size=16, patience=50,
+                                            noise=NoiseConfig("off")))
+    assert len(trained.history) == 3 and not trained.stopped_early
+
+
+def test_each_epoch_logs_every_term_and_its_active_margins() -> None:
+    x, y = _blobs(20, seed=2)
+    loss = LossConfig(weights={"w_ce": 0.7, "w_contrastive": 0.3, "w_triplet": 0.1})
+    trained = train_classifier(x, y, x, y, 4, SMALL, loss,
+                               TrainConfig(epochs=2, batch_size=16, noise=NoiseConfig("off")),
+                               seed=0)
+    row = trained.history[0]
+    assert {"loss_ce", "loss_contrastive", "loss_triplet", "active_contrastive",
+            "active_triplet", "train_loss", "val_loss_smoothed"} <= row.keys()
+    assert 0.0 <= row["active_contrastive"] <= 1.0 and 0.0 <= row["active_triplet"] <= 1.0
+    weighted = 0.7 * row["loss_ce"] + 0.3 * row["loss_contrastive"] + 0.1 * row["loss_triplet"]
+    assert row["train_loss"] == pytest.approx(weighted, rel=1e-5)
+
+
+def _labelled(n_per_class: int, split: np.ndarray, seed: int = 0) -> LabelledEmbeddings:
+    x, y = _blobs(n_per_class, seed=seed)
+    return LabelledEmbeddings(x=x, dataset=np.full(len(y), "blobs"),
+                              track_id=np.array([f"t{i:03d}" for i in range(len(y))]),
+                              label=np.array([f"genre{c}" for c in y]), split=split)
+
+
+def test_seed_loop_records_predictions_intervals_and_stopping() -> None:
+    split = np.array(["train", "train", "train", "val", "test"] * 16)
+    data = _labelled(20, split)
+    config = TrainConfig(epochs=5, batch_size=16, noise=NoiseConfig("off"))
+    result = train_module.train_over_seeds(data, {}, ["dnn"], [0, 1], SMALL, LossConfig(),
+                                           config)
+    accuracy = result.metrics["dnn"]["blobs"]["accuracy"]
+    table = result.predictions
+    assert list(table["track_id"]) == list(data.track_id[split == "test"])
+    correct = (table[["dnn_seed0", "dnn_seed1"]].to_numpy()
+               == table[["label"]].to_numpy()).mean(axis=1)
+    assert accuracy["mean"] == pytest.approx(correct.mean())  # same tracks, same seeds
+    assert accuracy["ci95_low"] <= accuracy["mean"] <= accuracy["ci95_high"]
+    assert result.metrics["dnn_training"]["epochs_mean"] <= 5
+    assert 0.0 <= result.metrics["dnn_training"]["stopped_early"] <= 1.0
+
+
+def test_kfold_tests_every_track_once_and_averages_over_folds() -> None:
+    folds = np.array([f"fold{k}" for k in range(4)] * 20)
+    data = _labelled(20, folds)
+    config = TrainConfig(epochs=3, batch_size=16, noise=NoiseConfig("off"))
+    result = train_module.train_over_folds(data, {}, 4, ["dnn"], [0], SMALL, LossConfig(),
+                                           config)
+    table = result.predictions
+    assert sorted(table["track_id"]) == sorted(data.track_id)
+    per_fold = [(table[table["fold"] == k]["dnn_seed0"] == table[table["fold"] == k]["label"])
+                .mean() for k in range(4)]
+    accuracy = result.metrics["dnn"]["blobs"]["accuracy"]
+    assert accuracy["mean"] == pytest.approx(np.mean(per_fold))
+    assert accuracy["std"] == pytest.approx(np.std(per_fold))
+    assert result.metrics["folds"] == 4 and result.metrics["dnn"]["blobs"]["n_test"] == 80
+    assert len(result.confusion) == 80

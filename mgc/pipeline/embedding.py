@@ -22,6 +22,7 @@ from mgc.extractors import Extractor
 from mgc.pipeline.corpus import source_dataset
 from mgc.pipeline.fitted import extractor_options, write_fitted
 from mgc.pipeline.layout import Layout
+from mgc.split_roles import training_tracks
 
 if TYPE_CHECKING:
     from mgc.pipeline.params import Params
@@ -42,8 +43,8 @@ def _training_clips(params: Params, model: str, extractor: Extractor,
     for name in params.data.datasets:
         tracks = usable_tracks(pd.read_parquet(layout.tracks(name)))
         split = pd.read_parquet(layout.split(name))
-        train = tracks[tracks["track_id"].isin(split.loc[split["split"] == "train",
-                                                         "track_id"])]
+        train = tracks[tracks["track_id"].isin(
+            split.loc[training_tracks(split["split"]), "track_id"])]
         dataset = source_dataset(params, name)
         n_samples = clip_samples(params.embed[model].clip, dataset.nominal_clip_seconds,
                                  extractor.sample_rate)

@@ -22,7 +22,7 @@ def split_dataset(params: Params, name: str, layout: Layout) -> pd.DataFrame:
     split = make_split(source_dataset(params, name), pd.read_parquet(layout.tracks(name)),
                        layout.raw(name), params.data.protocol, seed=params.data.seed,
                        test_fraction=params.data.test_fraction,
-                       val_fraction=params.data.val_fraction)
+                       val_fraction=params.data.val_fraction, folds=params.data.folds)
     write_parquet(layout.split(name), split)
     return split
 

@@ -63,6 +63,11 @@ class Layout:
     def run_metrics(self, train_set: str, model: str) -> Path:
         return self.root / "metrics" / "runs" / train_set / f"{model}.json"
 
+    def predictions(self, train_set: str, model: str) -> Path:
+        """Every seed's prediction per test track, kept in Git (small) so that `mgc report`
+        can pair two experiments' results track by track from their commits."""
+        return self.root / "predictions" / train_set / f"{model}.csv"
+
     def confusion(self, train_set: str, model: str) -> Path:
         return self.root / "plots" / "confusion" / train_set / f"{model}.csv"
 

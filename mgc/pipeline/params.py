@@ -58,6 +58,7 @@ class DataParams:
     seed: int
     test_fraction: float
     val_fraction: float
+    folds: int
     sources: dict[str, dict[str, Any] | None]
 
     def __post_init__(self) -> None:
@@ -76,6 +77,7 @@ class DataParams:
         check_range("seed", self.seed, 0, 2**32 - 1)
         check_range("test_fraction", self.test_fraction, 0.05, 0.5)
         check_range("val_fraction", self.val_fraction, 0.05, 0.5)
+        check_range("folds", self.folds, 3, 100)
 
     def source(self, dataset: str) -> dict[str, Any]:
         """The source options of `dataset` (none given: its defaults)."""
@@ -125,6 +127,7 @@ class TrainParams:
     learning_rate: float
     weight_decay: float
     patience: int
+    smoothing: float
     classifier: ClassifierConfig
     noise: NoiseConfig
     training: TrainConfig = field(init=False)
@@ -138,7 +141,8 @@ class TrainParams:
         check_range("threads", self.threads, 1, 256)
         object.__setattr__(self, "training", TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, patience=self.patience, noise=self.noise))
+            weight_decay=self.weight_decay, patience=self.patience, smoothing=self.smoothing,
+            noise=self.noise))
 
 
 @dataclass(frozen=True)

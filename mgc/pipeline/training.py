@@ -23,7 +23,7 @@ from mgc.evaluate import align
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
 from mgc.pipeline.params import Params
-from mgc.train import SeedsResult, train_over_seeds
+from mgc.train import SeedsResult, train_over_folds, train_over_seeds
 
 
 def _log_curves(history: list[dict[str, float]], directory: Path) -> None:
@@ -64,8 +64,10 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
     data = align(table, embeddings)
     others = {dataset: align(splits[dataset], embeddings)
               for dataset in datasets if dataset not in members}
-    result = train_over_seeds(data, others, params.train.classifiers, params.train.seeds,
-                              params.train.classifier, params.loss, params.train.training)
+    settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
+                params.loss, params.train.training)
+    result = (train_over_folds(data, others, params.data.folds, *settings)
+              if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings))
 
     n_tracks = sum(len(pd.read_parquet(layout.tracks(d))) for d in members)
     first = metadata[members[0]]
@@ -76,7 +78,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         "protocol": params.data.protocol,
         "seeds": len(params.train.seeds),
         "best_seed": result.best_seed,
-        **{f"n_{part}": int(np.sum(data.split == part)) for part in ("train", "val", "test")},
+        **({"n_tracks": len(data.x)} if params.data.protocol == "kfold" else
+           {f"n_{part}": int(np.sum(data.split == part)) for part in ("train", "val", "test")}),
         "n_excluded": int(n_tracks - len(data.x)),
         **result.metrics,
     })
@@ -92,6 +95,7 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         train_set=train_set,
         protocol=params.data.protocol,
     ), layout.models(train_set) / model)
+    write_csv(layout.predictions(train_set, model), result.predictions)
     write_csv(layout.confusion(train_set, model),
               pd.DataFrame(result.confusion, columns=["actual", "predicted"]))
     _log_curves(result.history, layout.curves(train_set, model))
