@@ -176,16 +176,28 @@ def init_dataset(
                f"then: mgc predict song.mp3 --model models/{name}/<extractor>")
 
 
-def _load_sweep_or_fail(name: str, params_file: Path, sweeps_dir: Path) -> Sweep:
-    """The sweep `name`, validated against `params_file`; a bad one is a usage error."""
-    from mgc.pipeline.sweeps import SweepError, load_sweep, sweep_path
+def _load_sweep_or_fail(name: str, params_file: Path, sweeps_dir: Path,
+                        overrides: Sequence[str] = ()) -> Sweep:
+    """The sweep `name` with `--set` overrides, validated against `params_file`; a bad one
+    is a usage error naming the argument or the flag."""
+    from mgc.pipeline.sweeps import SweepError, load_sweep, sweep_path, with_overrides
     from mgc.pipeline.yaml12 import load_yaml12
 
     try:
         params = load_yaml12(params_file.read_text())
-        return load_sweep(sweep_path(name, sweeps_dir), params)
+        chosen = load_sweep(sweep_path(name, sweeps_dir), params)
     except (OSError, SweepError) as error:
         raise typer.BadParameter(str(error), param_hint="NAME") from None
+    parsed = {}
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        if not equals or not key.strip():
+            raise typer.BadParameter(f"{override!r} is not KEY=VALUE", param_hint="--set")
+        parsed[key.strip()] = load_yaml12(value) if value.strip() else value
+    try:
+        return with_overrides(chosen, parsed, params)
+    except SweepError as error:
+        raise typer.BadParameter(str(error), param_hint="--set") from None
 
 
 @app.command(help=(
@@ -208,6 +220,10 @@ def sweep(
         "--jobs", "-j", min=1, help="Queue workers (experiments run at once) with --run.")] = 2,
     force: Annotated[bool, typer.Option(
         "--force", "-f", help="Overwrite existing experiments of the same names.")] = False,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", "-S", metavar="KEY=VALUE",
+        help="An override for every experiment, applied last (repeatable), e.g. "
+             "--set 'embed.models=[mfcc]'.", show_default=False)] = None,
     params_file: Annotated[Path, typer.Option(
         "--params", help="The params file the keys must exist in.")] = Path("params.yaml"),
     sweeps_dir: Annotated[Path, typer.Option(help="Where named sweeps live.")] = Path("sweeps"),
@@ -232,7 +248,7 @@ def sweep(
 
     if dry_run and run:
         raise typer.BadParameter("choose one of --dry-run and --run", param_hint="--dry-run")
-    chosen = _load_sweep_or_fail(name, params_file, sweeps_dir)
+    chosen = _load_sweep_or_fail(name, params_file, sweeps_dir, overrides or [])
     typer.echo(f"sweep {chosen.name}: {len(chosen.experiments)} experiments", err=True)
     if dry_run:
         for experiment in chosen.experiments:
@@ -311,6 +327,7 @@ def report(
         experiment_table,
         parse_exp_show,
     )
+    from mgc.pipeline.comparisons import git_predictions, paired_comparisons
     from mgc.pipeline.experiments_report import own_scores, write_experiments_report
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None
@@ -321,7 +338,7 @@ def report(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     names = [e.name for e in chosen.experiments] if chosen else None
-    table = experiment_table(records, names)
+    table = paired_comparisons(experiment_table(records, names), git_predictions())
     unfinished = {r.name: r.state for r in records
                   if r.state != DONE and (names is None or r.name in names)}
     if names is not None:

@@ -30,6 +30,8 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
                     "matched_by": scores["matched_by"], "n_test": scores["n_test"],
                     "accuracy": scores["accuracy"]["mean"],
                     "accuracy_std": scores["accuracy"]["std"],
+                    "ci95_low": scores["accuracy"].get("ci95_low"),
+                    "ci95_high": scores["accuracy"].get("ci95_high"),
                     "macro_f1": scores["macro_f1"]["mean"], "top2": scores["top2"]["mean"],
                     "paper_accuracy": (paper_accuracy(test_set, run["model"])
                                        if classifier == "dnn" and run["train_set"] == test_set
@@ -39,11 +41,12 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
 
 
 def markdown_table(rows: pd.DataFrame) -> str:
-    """Accuracy (mean +- std over seeds) per run, the paper's number where it has one."""
+    """Accuracy (mean +- std over seeds, and its 95 % bootstrap interval over test tracks)
+    per run, the paper's number where it has one."""
     lines = [
         "| train set | extractor | weights | classifier | test set | n | accuracy % | "
-        "macro-F1 | top-2 % | paper % |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "95 % CI | macro-F1 | top-2 % | paper % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows.itertuples():
         weights = "random weights" if row.weights == "random" else row.weights
@@ -52,9 +55,17 @@ def markdown_table(rows: pd.DataFrame) -> str:
         lines.append(
             f"| {row.train_set} | {row.model} | {weights} | {row.classifier} | {test_set} | "
             f"{row.n_test} | {100 * row.accuracy:.1f} ± {100 * row.accuracy_std:.1f} | "
+            f"{interval(row.ci95_low, row.ci95_high)} | "
             f"{row.macro_f1:.3f} | {100 * row.top2:.1f} | {paper} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    """A 95 % interval in percent, or nothing for a run recorded before intervals were."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{100 * low:.1f}-{100 * high:.1f}"
 
 
 def plot_accuracy(rows: pd.DataFrame, path: Path) -> None:

@@ -135,7 +135,7 @@ def test_overrides_read_back_as_the_same_value_by_dvc(value: Any) -> None:
 
 def test_repository_sweeps_validate_against_params_yaml() -> None:
     params = _repo_params()
-    for name in ("table2", "fig2", "paper"):
+    for name in ("table2", "table2-before", "fig2", "paper"):
         sweep = load_sweep(sweep_path(name, REPO / "sweeps"), params)
         assert sweep.experiments and sweep.description
 
@@ -238,3 +238,43 @@ def test_sweep_command_rejects_an_unknown_key(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "train.classifer.dropout" in result.output
     assert "train.classifier" in result.output
+
+
+def test_an_extending_sweep_renames_the_base_and_its_set_wins(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "description: base\nset: {loss.w_contrastive: 0.0}\nexperiments:\n"
+        "  - {name: ce, set: {loss.w_ce: 1.0}}\n"
+        "  - {name: contrastive, set: {loss.w_contrastive: 0.3, loss.w_ce: 0.7}}\n")
+    (tmp_path / "again.yaml").write_text(
+        "description: again\nextends: base\nprefix: again-\n"
+        "set: {loss.w_contrastive: 0.5, train.seeds: [0]}\n")
+    sweep = load_sweep(tmp_path / "again.yaml", PARAMS)
+    assert [e.name for e in sweep.experiments] == ["again-ce", "again-contrastive"]
+    assert sweep.experiments[1].overrides == {"loss.w_contrastive": 0.5, "loss.w_ce": 0.7,
+                                              "train.seeds": [0]}
+    (tmp_path / "typo.yaml").write_text("description: t\nextends: base\nprefix: t-\n"
+                                        "set: {loss.w_contrastiv: 0.5}\n")
+    with pytest.raises(SweepError, match="w_contrastiv"):
+        load_sweep(tmp_path / "typo.yaml", PARAMS)
+    (tmp_path / "chain.yaml").write_text("description: c\nextends: again\nprefix: c-\n")
+    with pytest.raises(SweepError, match="extends another"):
+        load_sweep(tmp_path / "chain.yaml", PARAMS)
+    (tmp_path / "noprefix.yaml").write_text("description: n\nextends: base\n")
+    with pytest.raises(SweepError, match="prefix"):
+        load_sweep(tmp_path / "noprefix.yaml", PARAMS)
+
+
+def test_set_flag_overrides_every_experiment_last(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = CliRunner().invoke(app, ["sweep", "table2", "--dry-run", "--set",
+                                      "embed.models=[mfcc]", "-S", "loss.margin=2.0"])
+    assert result.exit_code == 0, result.output
+    lines = [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("dvc ")]
+    assert len(lines) == 29
+    for words in lines:
+        overrides = words[7::2]
+        assert {"embed.models=[mfcc]", "loss.margin=2.0"} <= set(overrides)
+        assert sum(o.startswith("loss.margin=") for o in overrides) == 1  # replaced, not added
+    for flag, message in ((["--set", "loss.w_cee=1"], "w_cee"), (["--set", "novalue"], "KEY=VALUE")):
+        bad = CliRunner().invoke(app, ["sweep", "table2", "--dry-run", *flag])
+        assert bad.exit_code == 2 and message in bad.output and "--set" in bad.output

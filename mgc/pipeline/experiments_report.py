@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from mgc.atomic import atomic_path, write_csv, write_text
+from mgc.report import interval
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,21 @@ EXPERIMENT_FACTORS = (
 """The paper's ablations (Table 2's loss weights, Fig. 2's classifier and noise)."""
 
 
+def own_score(table: pd.DataFrame, stat: str, classifier: str = "dnn",
+              score: str = "accuracy") -> pd.Series:
+    """One statistic (`mean`, `std`, `ci95_low`, ...) of `score` on each row's own test
+    split (`test_set`); NaN where the run did not record it."""
+    def pick(row: pd.Series) -> float:
+        return row.get(f"{classifier}.{row['test_set']}.{score}.{stat}", float("nan"))
+
+    return table.apply(pick, axis=1).astype(float) if len(table) else pd.Series(dtype=float)
+
+
 def own_scores(table: pd.DataFrame, classifier: str = "dnn",
                score: str = "accuracy") -> tuple[pd.Series, pd.Series]:
     """Mean and std of `score` on each row's own test split (`test_set`)."""
-    def pick(row: pd.Series, stat: str) -> float:
-        return row.get(f"{classifier}.{row['test_set']}.{score}.{stat}", float("nan"))
-
-    return (table.apply(pick, axis=1, stat="mean").astype(float),
-            table.apply(pick, axis=1, stat="std").astype(float))
+    return (own_score(table, "mean", classifier, score),
+            own_score(table, "std", classifier, score))
 
 
 def factor_rows(table: pd.DataFrame, factor: Factor) -> pd.DataFrame:
@@ -128,10 +136,20 @@ def _percent(mean: float, std: float) -> str:
     return "" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def _versus(row: pd.Series) -> str:
+    """The paired difference from the reference row, in points, starred if significant."""
+    if pd.isna(row.get("p_value", float("nan"))):
+        return ""
+    star = " *" if row["significant"] else ""
+    return f"{100 * row['difference']:+.1f} (p {row['p_value']:.3f}){star}"
+
+
 def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,
                          plots: Sequence[Path] = ()) -> str:
-    """One table per train set x extractor: each experiment's varied params, DNN and linear
-    accuracy on the own test split, DNN macro-F1 and the paper's number where it applies."""
+    """One table per train set x extractor: each experiment's varied params, DNN accuracy
+    on the own test split with its bootstrap interval and its paired difference from the
+    group's first row (`mgc.pipeline.comparisons`), linear accuracy, DNN macro-F1 and the
+    paper's number where it applies."""
     lines = []
     if table.empty:
         lines.append("No finished experiments with run metrics.\n")
@@ -139,13 +157,15 @@ def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | No
         columns = list(table.columns)
         params = columns[columns.index("baseline") + 1:columns.index("train_set")]
         dnn, dnn_std = own_scores(table)
+        low, high = own_score(table, "ci95_low"), own_score(table, "ci95_high")
         linear, linear_std = own_scores(table, "linear")
         f1, _ = own_scores(table, score="macro_f1")
         for (train_set, model), group in table.groupby(["train_set", "model"], sort=True):
             lines += [f"### {train_set} / {model}", "",
                       "| experiment | " + " | ".join(params) + " | test set | DNN accuracy % | "
+                      f"95 % CI | vs {group.iloc[0]['experiment']} (points) | "
                       "linear accuracy % | DNN macro-F1 | paper % |",
-                      "|---" * (len(params) + 6) + "|"]
+                      "|---" * (len(params) + 8) + "|"]
             for index, row in group.iterrows():
                 values = ["" if pd.isna(row[c]) else str(row[c]) for c in params]
                 paper = "" if pd.isna(row["paper_accuracy"]) else f"{row['paper_accuracy']:.1f}"
@@ -153,6 +173,7 @@ def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | No
                 lines.append(
                     f"| {row['experiment']} | " + " | ".join(values) + f" | {row['test_set']} | "
                     f"{_percent(dnn[index], dnn_std[index])} | "
+                    f"{interval(low[index], high[index])} | {_versus(row)} | "
                     f"{_percent(linear[index], linear_std[index])} | {score} | {paper} |")
             lines.append("")
     if unfinished:
@@ -174,9 +195,12 @@ def write_experiments_report(table: pd.DataFrame, out_dir: Path, title: str, int
     markdown = out_dir / "experiments.md"
     preamble = (
         "Accuracy is the mean ± std over seeds on each run's own test split (a joint model: "
-        "all datasets' test tracks together); `paper %` is the paper's number where the row "
-        "is its configuration (protocol and DNN: mgc.pipeline.experiments.PAPER_CONFIGURATION). "
-        "Every metric: experiments.csv.")
+        "all datasets' test tracks together), with its 95 % bootstrap interval over test "
+        "tracks. `vs` is the paired difference from each table's first row on the same "
+        "tracks (exact McNemar with one seed, else a paired bootstrap; * = significant at "
+        "5 % after Benjamini-Hochberg over the whole report). `paper %` is the paper's "
+        "number where the row is its configuration (protocol and DNN: "
+        "mgc.pipeline.experiments.PAPER_CONFIGURATION). Every metric: experiments.csv.")
     write_text(markdown, "\n\n".join(part for part in (
         f"# {title}", intro.strip(), preamble, experiments_markdown(table, unfinished, plots))
         if part))

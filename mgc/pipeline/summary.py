@@ -24,8 +24,11 @@ def write_summary(params: Params, layout: Layout) -> pd.DataFrame:
             "accuracy": r.accuracy, "macro_f1": r.macro_f1}
         for r in rows.itertuples()
     })
+    spread = (f"{params.data.folds} folds (mean ± std over folds)"
+              if params.data.protocol == "kfold" else "mean ± std over seeds")
     header = (f"# Results\n\nProtocol `{params.data.protocol}`, datasets "
-              f"{', '.join(params.data.datasets)}, {len(params.train.seeds)} seeds (mean ± std). "
+              f"{', '.join(params.data.datasets)}, {len(params.train.seeds)} seeds, {spread}; "
+              "the 95 % CI is a bootstrap interval over test tracks. "
               "Extractors marked *random weights* are untrained baselines, not the "
               "pretrained models.\n\n")
     write_text(layout.report, header + markdown_table(rows))

@@ -15,7 +15,12 @@ experiments:
 ```
 
 An experiment's overrides are the sweep's `set`, then its own `set`, then its grid point
-(a key in both its `set` and its `grid` is an error). Values are YAML values (numbers,
+(a key in both its `set` and its `grid` is an error).
+
+A sweep may instead `extends: <other sweep>` with a name `prefix`: every experiment of the
+other sweep, renamed `<prefix><name>`, with this sweep's `set` applied last (so it wins):
+the same grid under other settings, without copying it (`table2-before` is Table 2 with
+the paper's distance and training budget). Values are YAML values (numbers,
 booleans, strings, lists); `format_override` writes them in the override grammar that
 `dvc exp run -S` reads (Hydra's), e.g. `data.datasets=[gtzan,fma_small]`.
 
@@ -44,6 +49,7 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _UNQUOTED_STRING = re.compile(r"^[A-Za-z_/][A-Za-z0-9_\-./:]*$")
 _HYDRA_KEYWORDS = {"true", "false", "null", "nan", "inf"}
 _SWEEP_KEYS = {"description", "set", "experiments"}
+_EXTENDING_KEYS = {"description", "extends", "prefix", "set"}
 _ENTRY_KEYS = {"name", "set", "grid"}
 
 
@@ -251,10 +257,56 @@ def sweep_path(name: str, sweeps_dir: Path = Path("sweeps")) -> Path:
     return path
 
 
-def load_sweep(path: Path, params: Mapping[str, Any]) -> Sweep:
-    """Read, validate (every key against `params`) and expand a sweep file."""
+def _read(path: Path) -> Any:
     try:
-        raw = load_yaml12(Path(path).read_text())
+        return load_yaml12(Path(path).read_text())
     except yaml.YAMLError as error:
         raise SweepError(f"{path}: not valid YAML: {error}") from None
+
+
+def extend_sweep(raw: Mapping[str, Any], base: Sweep, name: str,
+                 params: Mapping[str, Any]) -> Sweep:
+    """`base`'s experiments renamed `<prefix><name>`, with `raw`'s `set` applied last."""
+    unknown = sorted(set(map(str, raw)) - _EXTENDING_KEYS)
+    if unknown:
+        raise SweepError(f"sweep {name!r}: unknown key(s) {', '.join(unknown)}; a sweep that "
+                         f"extends another allows {', '.join(sorted(_EXTENDING_KEYS))}")
+    description, prefix = raw.get("description"), raw.get("prefix")
+    if not isinstance(description, str) or not description.strip():
+        raise SweepError(f"sweep {name!r}: `description` must say what the sweep reproduces")
+    if not isinstance(prefix, str) or not prefix:
+        raise SweepError(f"sweep {name!r}: `prefix` must be a non-empty string, so its "
+                         f"experiments do not take the names of {base.name!r}'s")
+    renamed = Sweep(name=name, description=description.strip(), experiments=tuple(
+        SweepExperiment(_check_name(prefix + e.name, f"sweep {name!r}"), e.overrides)
+        for e in base.experiments))
+    return with_overrides(renamed, _mapping(raw.get("set"), f"sweep {name!r}: set"), params)
+
+
+def with_overrides(sweep: Sweep, overrides: Mapping[str, Any],
+                   params: Mapping[str, Any]) -> Sweep:
+    """`sweep` with `overrides` applied last to every experiment (they win), each key
+    checked against `params`: e.g. `mgc sweep table2 --set 'embed.models=[mfcc]'`."""
+    for key, value in overrides.items():
+        try:
+            check_key(key, value, params)
+            format_value(value)
+        except SweepError as error:
+            raise SweepError(f"sweep {sweep.name!r}: {error}") from None
+    return Sweep(name=sweep.name, description=sweep.description, experiments=tuple(
+        SweepExperiment(e.name, {**e.overrides, **overrides}) for e in sweep.experiments))
+
+
+def load_sweep(path: Path, params: Mapping[str, Any]) -> Sweep:
+    """Read, validate (every key against `params`) and expand a sweep file; one that
+    `extends` another is read from the same folder (one level: no chains)."""
+    raw = _read(path)
+    if isinstance(raw, dict) and "extends" in raw:
+        base_path = sweep_path(str(raw["extends"]), Path(path).parent)
+        base_raw = _read(base_path)
+        if isinstance(base_raw, dict) and "extends" in base_raw:
+            raise SweepError(f"sweep {Path(path).stem!r} extends {base_path.stem!r}, which "
+                             "extends another: extend the original instead")
+        base = parse_sweep(base_raw, base_path.stem, params)
+        return extend_sweep(raw, base, Path(path).stem, params)
     return parse_sweep(raw, Path(path).stem, params)

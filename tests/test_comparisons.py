@@ -1,0 +1,92 @@
+"""mgc.pipeline.comparisons: experiments paired track by track with the first of their group,
+the right test for the seeds at hand, BH-adjusted significance, and no test where the tracks
+differ; and reading the predictions from Git commits."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mgc.pipeline.comparisons import git_predictions, paired_comparisons
+from mgc.statistics import mcnemar_exact, paired_bootstrap
+
+
+def _predictions(right: list[list[bool]], ids: list[str] | None = None) -> pd.DataFrame:
+    """A prediction table: one column per seed, each track right or wrong as given."""
+    ids = ids or [f"t{i}" for i in range(len(right[0]))]
+    table = pd.DataFrame({"test_set": "synth", "dataset": "synth", "track_id": ids,
+                          "label": "jazz"})
+    for seed, column in enumerate(right):
+        table[f"dnn_seed{seed}"] = ["jazz" if ok else "rock" for ok in column]
+    return table
+
+
+def _rows(*experiments: str) -> pd.DataFrame:
+    return pd.DataFrame({"experiment": list(experiments), "rev": list(experiments),
+                         "train_set": "synth", "model": "mfcc", "test_set": "synth"})
+
+
+def test_one_seed_each_is_tested_with_exact_mcnemar() -> None:
+    base = [True] * 10 + [False] * 10
+    better = [True] * 19 + [False]  # 9 tracks only `better` gets right, none the other way
+    tables = {"ref": _predictions([base]), "new": _predictions([better])}
+    out = paired_comparisons(_rows("ref", "new"), lambda rev, s, m: tables[rev])
+    row = out.iloc[1]
+    assert row["test"] == "McNemar" and row["reference"] == "ref"
+    assert row["difference"] == pytest.approx(0.45)
+    assert row["p_value"] == pytest.approx(mcnemar_exact(np.array(base), np.array(better)))
+    assert row["p_value"] == pytest.approx(2 / 2**9)  # 9 discordant, all one way
+    assert bool(row["significant"]) and pd.isna(out.iloc[0]["p_value"])
+
+
+def test_several_seeds_are_tested_with_the_paired_bootstrap_and_adjusted_together() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.random((3, 60)) < 0.7
+    same = ref.copy()
+    same[:, :2] = ~same[:, :2]  # a change on two tracks: not significant
+    tables = {"ref": _predictions(ref.tolist()), "same": _predictions(same.tolist()),
+              "all": _predictions(np.ones((3, 60), dtype=bool).tolist())}
+    out = paired_comparisons(_rows("ref", "same", "all"), lambda rev, s, m: tables[rev])
+    assert list(out["test"].iloc[1:]) == ["bootstrap", "bootstrap"]
+    expected = paired_bootstrap(ref.mean(0), same.mean(0)).p_value
+    assert out.iloc[1]["p_value"] == pytest.approx(expected)
+    q = out["q_value"].iloc[1:].to_numpy()
+    p = out["p_value"].iloc[1:].to_numpy()
+    # Benjamini-Hochberg by hand for two p-values
+    order = np.argsort(p)
+    by_hand = np.minimum.accumulate((p[order] * 2 / np.array([1, 2]))[::-1])[::-1]
+    np.testing.assert_allclose(q[order], np.minimum(by_hand, 1))
+    assert list(out["significant"].iloc[1:]) == [False, True]
+
+
+def test_rows_on_other_tracks_or_without_predictions_get_no_test() -> None:
+    tables = {"ref": _predictions([[True, False, True]]),
+              "moved": _predictions([[True, True, True]], ids=["t0", "t1", "other"])}
+    out = paired_comparisons(_rows("ref", "moved", "missing"),
+                             lambda rev, s, m: tables.get(rev))
+    assert out["p_value"].isna().all() and not out["significant"].any()
+
+
+def test_git_predictions_reads_the_file_of_a_commit(tmp_path: Path) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+    git("init", "-q")
+    git("config", "user.email", "ci@example.com")
+    git("config", "user.name", "ci")
+    path = tmp_path / "predictions" / "synth" / "mfcc.csv"
+    path.parent.mkdir(parents=True)
+    _predictions([[True, False]]).to_csv(path, index=False)
+    git("add", ".")
+    git("commit", "-qm", "run")
+    rev = git("rev-parse", "HEAD")
+    path.unlink()  # the workspace no longer has it: the commit's copy is read
+    read = git_predictions(tmp_path)
+    table = read(rev, "synth", "mfcc")
+    assert table is not None and list(table["dnn_seed0"]) == ["jazz", "rock"]
+    assert read(rev, "synth", "panns") is None
+    assert read("0" * 40, "synth", "mfcc") is None
