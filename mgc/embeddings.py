@@ -136,8 +136,8 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
     """
     def decode(index: int) -> tuple[str, np.ndarray | None, str]:
         try:
-            return track_ids[index], fit_length(load_audio(paths[index], sample_rate),
-                                                n_samples), ""
+            return track_ids[index], fit_length(load_audio(
+                paths[index], sample_rate, max_samples=n_samples), n_samples), ""
         except AudioError as error:
             return track_ids[index], None, f"{error.status}: {error.reason}"
 
