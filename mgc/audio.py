@@ -183,10 +183,10 @@ def stream_audio(path: Path | str, sample_rate_hz: int,
             for out in pieces:
                 if (out := checked(out)).size:
                     yield out
-        if resampler is not None and (max_samples is None or emitted < max_samples):
-            if (out := checked(resampler.resample_chunk(np.empty(0, np.float32),
-                                                        last=True))).size:
-                yield out
+        flush = resampler is not None and (max_samples is None or emitted < max_samples)
+        if flush and (out := checked(resampler.resample_chunk(np.empty(0, np.float32),
+                                                              last=True))).size:
+            yield out
         if emitted == 0:
             raise AudioError(path, "empty", f"shorter than one sample at {sample_rate_hz} Hz")
 

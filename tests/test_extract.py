@@ -178,9 +178,9 @@ def test_decoding_runs_only_a_few_batches_ahead(synth_gtzan, mfcc, tmp_path: Pat
     at_first_embed: list[int] = []
     real_load, real_embed = extract_module.load_audio, mfcc.embed
 
-    def counting_load(path: Path, sample_rate_hz: int) -> np.ndarray:
+    def counting_load(path: Path, sample_rate_hz: int, **options: int) -> np.ndarray:
         decoded.append(str(path))
-        return real_load(path, sample_rate_hz)
+        return real_load(path, sample_rate_hz, **options)
 
     def slow_embed(waveforms: np.ndarray) -> np.ndarray:
         if not at_first_embed:
