@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from mgc import extractors
 from mgc.audio import AUDIO_EXTENSIONS, AudioError, fit_length, stream_audio
-from mgc.bundle import load_bundle
+from mgc.bundle import INFO_FILE, BundleError, load_bundle
+from mgc.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Prediction:
         }
 
 
+MAX_CLIP_SECONDS = 600
+"""The longest training clip a bundle may declare (what `mgc init-dataset` allows)."""
 SILENCE_PEAK = 10 ** (-60 / 20)
 """A file whose loudest sample is below -60 dBFS is near-silent: its genre is a guess."""
 
@@ -141,7 +144,16 @@ class GenrePredictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.model, self.info = load_bundle(Path(model_dir))
-        self.extractor = extractors.load(self.info.extractor, **self.info.extractor_options)
+        info_path = Path(model_dir) / INFO_FILE
+        try:
+            self.extractor = extractors.load(self.info.extractor, **self.info.extractor_options)
+        except ConfigError as error:
+            raise BundleError(f"{info_path}: extractor_options: {error}") from None
+        clip_seconds = self.info.clip_samples / self.extractor.sample_rate
+        if clip_seconds > MAX_CLIP_SECONDS:
+            raise BundleError(f"{info_path}: clip_samples={self.info.clip_samples}: "
+                              f"{clip_seconds:g} s at {self.extractor.sample_rate} Hz, over "
+                              f"the {MAX_CLIP_SECONDS} s a training clip can be")
         if self.extractor.dim != self.info.input_dim:
             raise ValueError(
                 f"{model_dir}: the classifier expects {self.info.input_dim}-d embeddings but "
