@@ -74,6 +74,20 @@ class TrainConfig:
         return asdict(self)
 
 
+class TrainingError(ValueError):
+    """Training went numerically wrong (a non-finite loss); nothing trained may be kept."""
+
+
+def _check_finite(value: float, what: str, epoch: int, seed: int, kind: str,
+                  config: TrainConfig) -> None:
+    if not math.isfinite(value):
+        raise TrainingError(
+            f"{what} is {value} at epoch {epoch} (classifier {kind}, seed {seed}): training "
+            f"diverged; lower the loss weights (loss.w_*) or raise the noise SNR "
+            f"(train.noise.snr_db={config.noise.snr_db:g}) or the learning rate "
+            f"(train.learning_rate={config.learning_rate:g}) may be too high")
+
+
 @dataclass
 class TrainedClassifier:
     """The best model on validation, and the per-epoch history that led to it."""
@@ -104,7 +118,9 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     """Train one classifier with early stopping on validation loss; restore the best epoch.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
-    the metric losses are mined inside each batch from that batch's own labels.
+    the metric losses are mined inside each batch from that batch's own labels. A loss that
+    turns non-finite (extreme loss weights, noise far louder than the signal) raises
+    TrainingError at once, so no stage writes a model or metrics from a diverged run.
     """
     if len(x_train) < 2 or len(x_val) < 1:
         raise ValueError(f"need at least 2 training and 1 validation examples, got "
@@ -137,6 +153,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                 continue
             output = model.forward_standardised(z_epoch[index])
             terms = multitask_loss(output, y_epoch[index], loss, generator)
+            _check_finite(terms.total.item(), "the training loss", epoch, seed, kind, config)
             optimiser.zero_grad()
             terms.total.backward()
             optimiser.step()
@@ -147,6 +164,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             val_logits = model(x_val_t).logits
             val_loss = float(nn.functional.cross_entropy(val_logits, y_val_t))
             val_accuracy = float((val_logits.argmax(dim=1) == y_val_t).float().mean())
+        _check_finite(val_loss, "the validation loss", epoch, seed, kind, config)
         history.append({"epoch": epoch, "train_loss": total / max(count, 1),
                         "val_loss": val_loss, "val_accuracy": val_accuracy})
         if val_loss < best_loss:
