@@ -105,7 +105,10 @@ def clip_samples(policy: str, nominal_clip_seconds: float, sample_rate: int) -> 
 
 
 def _parts_dir(out_path: Path) -> Path:
-    return out_path.with_name(f".{out_path.name}.parts")
+    """Where a run's complete parts wait: beside `out_path` (same filesystem) under a `.tmp`
+    name, which .gitignore and .dvcignore exclude (`.*.tmp`), so parts left by a killed run
+    never enter the hash of the folder a training stage depends on."""
+    return out_path.with_name(f".{out_path.name}.parts.tmp")
 
 
 def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
