@@ -37,6 +37,11 @@ def download(
         help="Folder for raw/<dataset> and tracks/<dataset>.parquet.")] = Path("data"),
 ) -> None:
     """Download (or read), verify, unpack and index a dataset, without the pipeline."""
+    if dest.exists() and not dest.is_dir():
+        raise typer.BadParameter(f"{dest} is a file, not a folder", param_hint="--dest")
+    for flag, given in (("--archive", archive), ("--metadata-archive", metadata_archive)):
+        if given is not None and not given.is_file():
+            raise typer.BadParameter(f"{given}: no such file", param_hint=flag)
     options = {"archive": str(archive)} if archive else {}
     if metadata_archive:
         options["metadata_archive"] = str(metadata_archive)
