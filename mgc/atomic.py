@@ -44,11 +44,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def _remove_dead_writers_temps(path: Path) -> None:
     for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = temp.name[len(path.name) + 2:-len(".tmp")]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             temp.unlink(missing_ok=True)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether process `pid` is alive: what tells a dead writer's leftover from a live one's."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

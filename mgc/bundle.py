@@ -16,16 +16,23 @@ from typing import Any
 import torch
 
 from mgc.atomic import atomic_path, write_json
-from mgc.model import ClassifierConfig, GenreClassifier
+from mgc.config import ConfigError, build, invalid
+from mgc.model import CLASSIFIER_KINDS, HEADS, ClassifierConfig, GenreClassifier
 
 BUNDLE_FORMAT = 2
 STATE_FILE = "classifier.pt"
 INFO_FILE = "bundle.json"
 
 
+class BundleError(ValueError):
+    """A bundle.json that cannot be trusted; the message names the file and the field."""
+
+
 @dataclass(frozen=True)
 class BundleInfo:
-    """The JSON half of a bundle."""
+    """The JSON half of a bundle; every field is checked on load, since a hand-edited or
+    foreign bundle.json must fail naming its field, not later with a traceback or (class
+    names given as one string) with silently wrong genres."""
 
     class_names: list[str]
     input_dim: int
@@ -37,6 +44,21 @@ class BundleInfo:
     clip_samples: int
     train_set: str
     protocol: str
+
+    def __post_init__(self) -> None:
+        names = self.class_names
+        if len(names) < 2 or len(set(names)) != len(names) or not all(n.strip() for n in names):
+            raise invalid("class_names", names, "must be a list of at least 2 distinct, "
+                          "non-empty genre names")
+        if not 1 <= self.input_dim <= 1 << 20:
+            raise invalid("input_dim", self.input_dim, f"must be between 1 and {1 << 20}")
+        if self.clip_samples < 1:
+            raise invalid("clip_samples", self.clip_samples, "must be a positive integer")
+        if self.kind not in CLASSIFIER_KINDS:
+            raise invalid("kind", self.kind, f"allowed values are {', '.join(CLASSIFIER_KINDS)}")
+        if "anchor" not in self.heads or not set(self.heads) <= set(HEADS):
+            raise invalid("heads", self.heads, f"must include anchor and come from "
+                          f"{', '.join(HEADS)}")
 
 
 def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
@@ -59,13 +81,19 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
             f"{directory} is not a model bundle (needs {INFO_FILE} and {STATE_FILE}); "
             "train one with `dvc repro` and pass --model models/<train_set>/<extractor>"
         )
-    raw = json.loads(info_path.read_text())
-    if raw.pop("format", None) != BUNDLE_FORMAT:
-        raise ValueError(f"{info_path}: unsupported bundle format (this mgc reads format "
-                         f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
-    info = BundleInfo(**raw)
-    model = GenreClassifier(info.input_dim, len(info.class_names),
-                            ClassifierConfig(**info.classifier), kind=info.kind,
+    try:
+        raw = json.loads(info_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"{info_path}: not a readable JSON file: {error}") from None
+    if not isinstance(raw, dict) or raw.pop("format", None) != BUNDLE_FORMAT:
+        raise BundleError(f"{info_path}: unsupported bundle format (this mgc reads format "
+                          f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
+    try:
+        info = build(BundleInfo, raw, "")
+        config = build(ClassifierConfig, info.classifier, "classifier")
+    except ConfigError as error:
+        raise BundleError(f"{info_path}: {error}") from None
+    model = GenreClassifier(info.input_dim, len(info.class_names), config, kind=info.kind,
                             heads=info.heads)
     model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     model.eval()

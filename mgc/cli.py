@@ -37,6 +37,11 @@ def download(
         help="Folder for raw/<dataset> and tracks/<dataset>.parquet.")] = Path("data"),
 ) -> None:
     """Download (or read), verify, unpack and index a dataset, without the pipeline."""
+    if dest.exists() and not dest.is_dir():
+        raise typer.BadParameter(f"{dest} is a file, not a folder", param_hint="--dest")
+    for flag, given in (("--archive", archive), ("--metadata-archive", metadata_archive)):
+        if given is not None and not given.is_file():
+            raise typer.BadParameter(f"{given}: no such file", param_hint=flag)
     options = {"archive": str(archive)} if archive else {}
     if metadata_archive:
         options["metadata_archive"] = str(metadata_archive)
@@ -65,7 +70,8 @@ def download(
     "least half a clip, and a file shorter than one clip is zero-padded. The clip "
     "probabilities are averaged.\n\n"
     "Files that cannot be read are reported with the reason while the others go on; the exit "
-    "status is 1 only if no file could be predicted."))
+    "status is 1 only if no file could be predicted. A near-silent file (peak under -60 "
+    "dBFS) or one under half a clip long is predicted with a warning."))
 def predict(
     paths: Annotated[list[Path], typer.Argument(
         metavar="PATH", show_default=False,
@@ -81,10 +87,10 @@ def predict(
                     "shows all classes).")] = 3,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a JSON list, one record per input: path, genres (each genre with "
-                       "its probability), clips, duration_s, error.")] = False,
+                       "its probability), clips, duration_s, error, warning.")] = False,
     as_csv: Annotated[bool, typer.Option(
         "--csv", help="Print CSV, one row per input and rank: path, rank, genre, probability, "
-                      "clips, duration_s, error.")] = False,
+                      "clips, duration_s, error, warning.")] = False,
 ) -> None:
     """Genre predictions for `paths` with the bundle `model` (help text in the decorator)."""
     # Imported here so `mgc --help` and `mgc download` do not pay for torch and librosa.
@@ -379,15 +385,27 @@ def default_model_dir(models_dir: Path) -> Path:
                      f"{', '.join(str(p) for p in bundles)}; choose one with --model DIR")
 
 
+def printable(text: object) -> str:
+    """`text` with every control, format or unpaired-surrogate character escaped (`\\x1b`,
+    `\\n`, `\\udcff`), so a file name can neither drive the terminal nor break a row."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape",
+                                                        "backslashreplace").decode("ascii")
+                   for c in str(text))
+
+
 def format_table(predictions: Sequence[Prediction]) -> str:
-    """A plain-text table: one row per file, its top genres with probabilities, best first.
+    """A plain-text table: one row per file, its top genres with probabilities, best first,
+    and a `warning` column when any file has one (near-silent, too short).
 
     A failed file's row holds its error instead; it does not widen the genre columns.
+    Names and messages are printed with control characters escaped.
     """
     k = max((len(p.genres) for p in predictions), default=0)
-    header = ["file", *(f"genre {rank}" for rank in range(1, k + 1))]
-    rows = [[str(p.path), *(f"{g} {prob:.3f}" for g, prob in p.genres)] if p.ok
-            else [str(p.path), f"error: {p.error}"] for p in predictions]
+    warned = any(p.warning for p in predictions)
+    header = ["file", *(f"genre {rank}" for rank in range(1, k + 1)), *(["warning"] * warned)]
+    rows = [[printable(p.path), *(printable(f"{g} {prob:.3f}") for g, prob in p.genres),
+             *([""] * (k - len(p.genres))), *([printable(p.warning or "")] * warned)] if p.ok
+            else [printable(p.path), printable(f"error: {p.error}")] for p in predictions]
     aligned = [header, *(row for row, p in zip(rows, predictions, strict=True) if p.ok)]
     widths = [max(len(row[i]) for row in aligned) for i in range(len(header))]
     widths[0] = max(len(row[0]) for row in [header, *rows])
@@ -400,21 +418,24 @@ def format_table(predictions: Sequence[Prediction]) -> str:
 
 
 def format_csv(predictions: Sequence[Prediction]) -> str:
-    """Tidy CSV: one row per (file, rank); a failed file is one row with `error` set."""
+    """Tidy CSV: one row per (file, rank); a failed file is one row with `error` set.
+    Control characters in names and messages are escaped as in the table."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "rank", "genre", "probability", "clips", "duration_s", "error"])
+    writer.writerow(["path", "rank", "genre", "probability", "clips", "duration_s", "error",
+                     "warning"])
     for p in predictions:
         if not p.ok:
-            writer.writerow([p.path, "", "", "", 0, 0, p.error])
+            writer.writerow([printable(p.path), "", "", "", 0, 0, printable(p.error), ""])
         for rank, (genre, probability) in enumerate(p.genres, start=1):
-            writer.writerow([p.path, rank, genre, f"{probability:.6f}", p.n_clips,
-                             f"{p.duration_s:.3f}", ""])
+            writer.writerow([printable(p.path), rank, printable(genre), f"{probability:.6f}",
+                             p.n_clips, f"{p.duration_s:.3f}", "", printable(p.warning or "")])
     return buffer.getvalue().rstrip("\n")
 
 
 def format_json(predictions: Sequence[Prediction]) -> str:
-    """A JSON list of `Prediction.to_dict()` records, in input order."""
+    """A JSON list of `Prediction.to_dict()` records, in input order (JSON escapes control
+    characters itself, and unpaired surrogates from undecodable names as `\\udcXX`)."""
     return json.dumps([p.to_dict() for p in predictions], indent=2)
 
 

@@ -142,7 +142,8 @@ def build(cls: type[T], mapping: Any, key: str, fixed: Mapping[str, Any] | None 
     fields = {f.name for f in dataclasses.fields(cls) if f.init} - set(fixed)
     check_keys(mapping, key, fields, fields)
     hints = typing.get_type_hints(cls)
-    values = {name: coerce(mapping[name], hints[name], f"{key}.{name}") for name in fields}
+    values = {name: coerce(mapping[name], hints[name], f"{key}.{name}" if key else name)
+              for name in fields}
     try:
         return cls(**values, **fixed)
     except ConfigError as error:

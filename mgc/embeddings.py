@@ -105,7 +105,10 @@ def clip_samples(policy: str, nominal_clip_seconds: float, sample_rate: int) -> 
 
 
 def _parts_dir(out_path: Path) -> Path:
-    return out_path.with_name(f".{out_path.name}.parts")
+    """Where a run's complete parts wait: beside `out_path` (same filesystem) under a `.tmp`
+    name, which .gitignore and .dvcignore exclude (`.*.tmp`), so parts left by a killed run
+    never enter the hash of the folder a training stage depends on."""
+    return out_path.with_name(f".{out_path.name}.parts.tmp")
 
 
 def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
@@ -136,8 +139,8 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
     """
     def decode(index: int) -> tuple[str, np.ndarray | None, str]:
         try:
-            return track_ids[index], fit_length(load_audio(paths[index], sample_rate),
-                                                n_samples), ""
+            return track_ids[index], fit_length(load_audio(
+                paths[index], sample_rate, max_samples=n_samples), n_samples), ""
         except AudioError as error:
             return track_ids[index], None, f"{error.status}: {error.reason}"
 

@@ -3,20 +3,26 @@
 A file is judged the way the classifier was trained: decoded at the extractor's rate, cut
 into clips of the training clip length, each clip embedded and classified, and the clip
 probabilities averaged, so a 4-minute song is judged on all of it rather than on its intro.
+Decoding streams clip by clip, so a 10-hour file needs the memory of a 1-minute one, and
+whatever goes wrong with one input (a corrupt file, a folder that cannot be read, a symlink
+loop) becomes that input's error row while the others go on.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from mgc import extractors
-from mgc.audio import AUDIO_EXTENSIONS, AudioError, load_audio, split_into_clips
-from mgc.bundle import load_bundle
+from mgc.audio import AUDIO_EXTENSIONS, AudioError, fit_length, stream_audio
+from mgc.bundle import INFO_FILE, BundleError, load_bundle
+from mgc.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,8 @@ class Prediction:
     """One file's result: its top genres (best first), or why it could not be predicted.
 
     `n_clips` is how many training-length clips the file was judged on and `duration_s` its
-    decoded length; both are 0 when `error` is set.
+    decoded length; both are 0 when `error` is set. `warning` says why a genre that was
+    predicted means little: a near-silent file, or one under half a training clip long.
     """
 
     path: Path
@@ -32,6 +39,7 @@ class Prediction:
     n_clips: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,35 +53,83 @@ class Prediction:
             "clips": self.n_clips,
             "duration_s": round(self.duration_s, 3),
             "error": self.error,
+            "warning": self.warning,
         }
 
 
+MAX_CLIP_SECONDS = 600
+"""The longest training clip a bundle may declare (what `mgc init-dataset` allows)."""
+SILENCE_PEAK = 10 ** (-60 / 20)
+"""A file whose loudest sample is below -60 dBFS is near-silent: its genre is a guess."""
+
+
 def prediction_clips(waveform: np.ndarray, clip_samples: int) -> np.ndarray:
-    """Cut `waveform` into (n_clips, clip_samples) clips of the training length.
+    """Cut `waveform` into (n_clips, clip_samples) clips of the training length
+    (`stream_prediction_clips` on one block)."""
+    return np.stack(list(stream_prediction_clips([np.asarray(waveform)], clip_samples)))
+
+
+def stream_prediction_clips(blocks: Iterable[np.ndarray],
+                            clip_samples: int) -> Iterator[np.ndarray]:
+    """The training-length clips of a waveform that arrives in consecutive blocks.
 
     A file shorter than one clip is zero-padded, as training clips were. In a longer file
     the final partial clip is kept only if it holds at least half a clip of audio: a tail
     that is mostly padding would count as much as a full clip in the average while
-    carrying little music (and a lot of silence the classifier never saw as music).
+    carrying little music (and a lot of silence the classifier never saw as music). Only
+    one clip and one block are held at a time.
     """
     if clip_samples <= 0:
         raise ValueError(f"clip_samples must be positive, got {clip_samples}")
-    n_full, tail = divmod(waveform.shape[-1], clip_samples)
-    if n_full >= 1 and tail < clip_samples / 2:
-        waveform = waveform[..., : n_full * clip_samples]
-    return split_into_clips(waveform, clip_samples)
+    pending: list[np.ndarray] = []
+    held, emitted = 0, 0
+    for block in blocks:
+        while block.size:
+            take = block[:clip_samples - held]
+            pending.append(take)
+            held += take.size
+            block = block[take.size:]
+            if held == clip_samples:
+                yield np.concatenate(pending)
+                pending, held, emitted = [], 0, emitted + 1
+    if emitted == 0 or held >= clip_samples / 2:
+        tail = np.concatenate(pending) if pending else np.zeros(0, np.float32)
+        yield fit_length(tail, clip_samples)
 
 
 def find_audio_files(path: Path) -> list[Path]:
     """Audio files under folder `path` (recursively, by extension, sorted), or `[path]`.
 
     A file named explicitly is always tried whatever its extension; only folder contents
-    are filtered, so stray cover images and playlists are skipped silently.
+    are filtered, so stray cover images and playlists are skipped silently. A subfolder
+    that cannot be listed raises its OSError (`predict_paths` reports it instead).
+    """
+    files, failures = _walk_audio_files(path)
+    if failures:
+        raise failures[0]
+    return files
+
+
+def _walk_audio_files(path: Path) -> tuple[list[Path], list[OSError]]:
+    """`find_audio_files`, with the folders that could not be listed returned, not raised.
+
+    Symlinked folders are searched, each real folder once, so a link loop cannot recurse;
+    a looping or dangling link with an audio name is listed, and its own error names it.
     """
     if not path.is_dir():
-        return [path]
-    return sorted(p for p in path.rglob("*")
-                  if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        return [path], []
+    failures: list[OSError] = []
+    files: list[Path] = []
+    visited: set[tuple[int, int]] = set()
+    for folder, subfolders, names in os.walk(path, onerror=failures.append, followlinks=True):
+        here = os.stat(folder)
+        if (here.st_dev, here.st_ino) in visited:
+            subfolders.clear()
+            continue
+        visited.add((here.st_dev, here.st_ino))
+        files.extend(Path(folder) / name for name in names
+                     if Path(name).suffix.lower() in AUDIO_EXTENSIONS)
+    return sorted(files), sorted(failures, key=lambda error: str(error.filename))
 
 
 class GenrePredictor:
@@ -88,7 +144,16 @@ class GenrePredictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.model, self.info = load_bundle(Path(model_dir))
-        self.extractor = extractors.load(self.info.extractor, **self.info.extractor_options)
+        info_path = Path(model_dir) / INFO_FILE
+        try:
+            self.extractor = extractors.load(self.info.extractor, **self.info.extractor_options)
+        except ConfigError as error:
+            raise BundleError(f"{info_path}: extractor_options: {error}") from None
+        clip_seconds = self.info.clip_samples / self.extractor.sample_rate
+        if clip_seconds > MAX_CLIP_SECONDS:
+            raise BundleError(f"{info_path}: clip_samples={self.info.clip_samples}: "
+                              f"{clip_seconds:g} s at {self.extractor.sample_rate} Hz, over "
+                              f"the {MAX_CLIP_SECONDS} s a training clip can be")
         if self.extractor.dim != self.info.input_dim:
             raise ValueError(
                 f"{model_dir}: the classifier expects {self.info.input_dim}-d embeddings but "
@@ -103,24 +168,59 @@ class GenrePredictor:
     def predict_waveform(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
         """Mean class probabilities over the clips of a mono waveform at the extractor's rate,
         and the number of clips."""
-        clips = prediction_clips(np.asarray(waveform, dtype=np.float32), self.info.clip_samples)
-        embeddings = np.concatenate([self.extractor.embed(clips[i:i + self.batch_size])
-                                     for i in range(0, len(clips), self.batch_size)])
-        return self.model.predict_proba(embeddings).mean(axis=0), len(clips)
+        return self._predict_blocks([np.asarray(waveform, dtype=np.float32)], "waveform")
+
+    def _predict_blocks(self, blocks: Iterable[np.ndarray],
+                        path: Path | str) -> tuple[np.ndarray, int]:
+        """`predict_waveform` on a waveform arriving in blocks; features that are not finite
+        are an AudioError naming `path`."""
+        clips = stream_prediction_clips(blocks, self.info.clip_samples)
+        embeddings = []
+        while batch := list(islice(clips, self.batch_size)):
+            vectors = self.extractor.embed(np.stack(batch))
+            if not np.isfinite(vectors).all():
+                raise AudioError(path, "unreadable", f"{self.info.extractor} features are not "
+                                 "finite for this audio")
+            embeddings.append(vectors)
+        return self.model.predict_proba(np.concatenate(embeddings)).mean(axis=0), sum(
+            len(e) for e in embeddings)
 
     def predict_file(self, path: Path, top_k: int | None = None) -> Prediction:
-        """Predict one file; a file that cannot be decoded gives a Prediction with `error`."""
+        """Predict one file, streamed clip by clip; whatever fails gives a Prediction with
+        `error` (an AudioError's status and reason, or the exception's type and message)."""
+        path = Path(path)
+        rate = self.extractor.sample_rate
+        samples, peak = 0, 0.0
+
+        def measured(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            nonlocal samples, peak
+            for block in blocks:
+                samples += block.size
+                peak = max(peak, float(np.max(np.abs(block))))
+                yield block
+
         try:
-            waveform = load_audio(path, self.extractor.sample_rate)
+            probabilities, n_clips = self._predict_blocks(measured(stream_audio(path, rate)),
+                                                          path)
         except AudioError as error:
-            return Prediction(path=Path(path), error=f"{error.status}: {error.reason}")
-        probabilities, n_clips = self.predict_waveform(waveform)
+            return Prediction(path=path, error=f"{error.status}: {error.reason}")
+        except MemoryError:
+            return Prediction(path=path, error="failed: out of memory")
+        except Exception as error:  # one input's failure must not end the others' run
+            return Prediction(path=path, error=f"failed: {type(error).__name__}: {error}")
+        warnings = []
+        if peak < SILENCE_PEAK:
+            warnings.append(f"near-silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)")
+        if samples < self.info.clip_samples / 2:
+            warnings.append(f"short ({samples / rate:.2f} s, under half the "
+                            f"{self.info.clip_samples / rate:g} s training clip)")
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         return Prediction(
-            path=Path(path),
+            path=path,
             genres=tuple((self.info.class_names[i], float(probabilities[i])) for i in order),
             n_clips=n_clips,
-            duration_s=len(waveform) / self.extractor.sample_rate,
+            duration_s=samples / rate,
+            warning="; ".join(warnings) or None,
         )
 
     def predict_paths(self, paths: Iterable[Path], top_k: int | None = None,
@@ -142,18 +242,35 @@ class GenrePredictor:
 
 
 def _expand(paths: Iterable[Path]) -> Iterator[Path | Prediction]:
-    """Files to predict, de-duplicated; an empty folder becomes an error Prediction."""
+    """Files to predict, de-duplicated; an input or subfolder that cannot be searched, and a
+    folder without audio files, each become an error Prediction."""
     seen: set[Path] = set()
     for path in map(Path, paths):
-        files = find_audio_files(path)
-        if not files:
+        try:
+            files, failures = _walk_audio_files(path)
+        except (OSError, RuntimeError) as error:
+            yield Prediction(path=path, error=f"unreadable: {_reason(error)}")
+            continue
+        for failure in failures:
+            yield Prediction(path=Path(failure.filename or path),
+                             error=f"unreadable folder: {_reason(failure)}")
+        if not files and not failures:
             yield Prediction(path=path, error=f"no audio files found (looked for "
                                               f"{', '.join(AUDIO_EXTENSIONS)})")
         for file in files:
-            key = file.resolve()
+            try:
+                key = file.resolve()
+            except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+                yield Prediction(path=file, error=f"unreadable: {_reason(error)}")
+                continue
             if key not in seen:
                 seen.add(key)
                 yield file
+
+
+def _reason(error: BaseException) -> str:
+    """An OSError's strerror (its path is the row's already), or the exception's text."""
+    return getattr(error, "strerror", None) or f"{type(error).__name__}: {error}"
 
 
 def predict_files(paths: Sequence[Path | str], model_dir: Path | str, top_k: int | None = 3,

@@ -91,6 +91,20 @@ class TrainConfig:
         return asdict(self)
 
 
+class TrainingError(ValueError):
+    """Training went numerically wrong (a non-finite loss); nothing trained may be kept."""
+
+
+def _check_finite(value: float, what: str, epoch: int, seed: int, kind: str,
+                  config: TrainConfig) -> None:
+    if not math.isfinite(value):
+        raise TrainingError(
+            f"{what} is {value} at epoch {epoch} (classifier {kind}, seed {seed}): training "
+            f"diverged; lower the loss weights (loss.w_*) or raise the noise SNR "
+            f"(train.noise.snr_db={config.noise.snr_db:g}) or the learning rate "
+            f"(train.learning_rate={config.learning_rate:g}) may be too high")
+
+
 @dataclass
 class TrainedClassifier:
     """The best model on validation, the per-epoch history that led to it, and whether
@@ -123,7 +137,9 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     """Train one classifier with early stopping on validation loss; restore the best epoch.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
-    the metric losses are mined inside each batch from that batch's own labels.
+    the metric losses are mined inside each batch from that batch's own labels. A loss that
+    turns non-finite (extreme loss weights, noise far louder than the signal) raises
+    TrainingError at once, so no stage writes a model or metrics from a diverged run.
     """
     if len(x_train) < 2 or len(x_val) < 1:
         raise ValueError(f"need at least 2 training and 1 validation examples, got "
@@ -152,11 +168,14 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
         row = {"epoch": epoch, **_train_epoch(model, optimiser, z_epoch, y_epoch, loss,
                                                config.batch_size, generator)}
+        _check_finite(row.get("train_loss", 0.0), "the training loss", epoch, seed, kind,
+                      config)
         model.eval()
         with torch.no_grad():
             val_logits = model(x_val_t).logits
             val_loss = float(nn.functional.cross_entropy(val_logits, y_val_t))
             val_accuracy = float((val_logits.argmax(dim=1) == y_val_t).float().mean())
+        _check_finite(val_loss, "the validation loss", epoch, seed, kind, config)
         smoothed = (val_loss if epoch == 1
                     else config.smoothing * smoothed + (1 - config.smoothing) * val_loss)
         history.append({**row, "val_loss": val_loss, "val_loss_smoothed": smoothed,

@@ -12,6 +12,8 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mgc import archive as archive_module
 from mgc.archive import ArchiveError, UnsafeArchiveError, safe_extract
@@ -227,3 +229,45 @@ def test_other_files_and_arguments_are_refused(tmp_path: Path, out: Path) -> Non
     with pytest.raises(ValueError, match="max_ratio=0"):
         safe_extract(text, out / "tree", max_ratio=0)
     assert_nothing_extracted(out)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+@settings(max_examples=30)
+@given(kind=st.sampled_from(["tar", "zip"]), count=st.integers(1, 40),
+       depth=st.integers(1, 2 * archive_module.MAX_DEPTH),
+       duplicate=st.sampled_from([None, "same", "dot-slash", "double-slash"]))
+def test_member_count_depth_and_duplicates_are_limited(tmp_path_factory: pytest.TempPathFactory,
+                                                       kind: str, count: int, depth: int,
+                                                       duplicate: str | None) -> None:
+    """100,000 tiny members unpacked without limit, duplicate names were unpacked silently
+    (the last won) and very deep paths raised RecursionError; each is now refused, naming
+    the limit or the member, before anything is written (`max_members` here: 20)."""
+    root = tmp_path_factory.mktemp("limits")
+    out = root / "out"
+    deep = "/".join(["d"] * (depth - 1) + ["deep.txt"])
+    names = [f"f{i}.txt" for i in range(count - 1)] + ["sub/g.txt", deep]
+    if duplicate:
+        names.append({"same": "sub/g.txt", "dot-slash": "./sub/g.txt",
+                      "double-slash": "sub//g.txt"}[duplicate])
+    if kind == "tar":
+        archive = make_tar(root / "a.tar", [("file", name, TEXT) for name in names])
+    else:
+        archive = make_zip(root / "a.zip", [(name, TEXT) for name in names])
+    too_many, too_deep = len(names) > 20, depth > archive_module.MAX_DEPTH
+    try:
+        safe_extract(archive, out / "tree", max_members=20)
+    except UnsafeArchiveError as error:
+        message = str(error)
+        assert ("max_members=20" in message and too_many) or (
+            "folders deep" in message and too_deep) or (
+            "more than once" in message and duplicate is not None)
+        assert not (out / "tree").exists()
+        return
+    assert not (too_many or too_deep or duplicate)
+    assert (out / "tree" / deep).read_bytes() == TEXT
+
+
+def test_a_folder_listed_twice_is_not_a_duplicate(tmp_path: Path, out: Path) -> None:
+    archive = make_tar(tmp_path / "a.tar", [("dir", "genres"), ("dir", "genres/"),
+                                            ("file", "genres/a.au", TEXT)])
+    assert (safe_extract(archive, out / "tree") / "genres" / "a.au").read_bytes() == TEXT

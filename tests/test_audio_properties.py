@@ -13,7 +13,6 @@ overwritten bytes. Profiles: tests/hypothesis_profiles.py.
 from __future__ import annotations
 
 import faulthandler
-import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,11 +22,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import soxr
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mgc.audio import AudioError, load_audio, probe
+from mgc.audio import (
+    MAX_ABS_SAMPLE,
+    MAX_RATE_HZ,
+    MIN_RATE_HZ,
+    AudioError,
+    load_audio,
+    probe,
+    stream_audio,
+)
+from mgc.extractors import load as load_extractor
 from tests import hypothesis_profiles  # noqa: F401  (loads the profile)
+from tests.bad_audio import (
+    HEADER_MAKERS,
+    flac_claiming_billions_of_frames,
+    mp3_claiming_billions_of_frames,
+    silent_wav,
+    wav_declaring_rate,
+    wav_with_peaks,
+)
 
 # Overflowing samples are one of the inputs; numpy warns about them on the way to AudioError.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
@@ -256,27 +273,8 @@ def test_files_of_every_format_give_a_waveform_or_an_audio_error(
             np.testing.assert_allclose(outcome, mono, rtol=0, atol=tolerance)
 
 
-def _mp3_claiming_billions_of_frames(path: Path) -> None:
-    tone = (0.3 * np.sin(np.arange(44100) * 2 * np.pi * 440 / 44100)).astype(np.float32)
-    soundfile.write(path, tone, 44100, format="MP3")
-    data = bytearray(path.read_bytes())
-    xing = data.find(b"Xing")
-    assert xing > 0 and struct.unpack(">I", data[xing + 4:xing + 8])[0] & 1
-    data[xing + 8:xing + 12] = struct.pack(">I", 0x7FFFFFFF)
-    path.write_bytes(bytes(data))
-
-
-def _flac_claiming_billions_of_frames(path: Path) -> None:
-    tone = (0.3 * np.sin(np.arange(44100) * 2 * np.pi * 440 / 44100)).astype(np.float32)
-    soundfile.write(path, tone, 44100, format="FLAC")
-    data = bytearray(path.read_bytes())
-    streaminfo = int.from_bytes(data[8:26], "big") | (1 << 36) - 1
-    data[8:26] = streaminfo.to_bytes(18, "big")
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("make", [_mp3_claiming_billions_of_frames,
-                                  _flac_claiming_billions_of_frames])
+@pytest.mark.parametrize("make", [mp3_claiming_billions_of_frames,
+                                  flac_claiming_billions_of_frames])
 def test_header_claiming_billions_of_frames_is_not_allocated(tmp_path: Path, make) -> None:
     """One corrupt length field made `soundfile.read` ask for 9 TiB up front (MemoryError);
     the loader reads what is really there instead."""
@@ -302,3 +300,92 @@ def test_very_long_file_decodes_whole(tmp_path: Path) -> None:
     resampled = decode_outcome(path, 16000)
     assert isinstance(resampled, np.ndarray)
     assert resampled.size == pytest.approx(seconds * 16000, abs=1)
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_MAKERS))
+def test_a_header_declaring_an_absurd_rate_or_length_costs_one_block(tmp_path: Path,
+                                                                     name: str) -> None:
+    """A 1 s file whose header claims 1 Hz (resampled to 22,050 Hz: 2 GB), 100 MHz, 4 GiB
+    of data, 2^31 mp3 frames or 2^36 FLAC frames, or whose samples peak at 1e17: the real
+    second of audio or an AudioError naming the limit, within seconds, under a few MB."""
+    path = HEADER_MAKERS[name](tmp_path / name)
+    started = time.perf_counter()
+    outcome = decode_outcome(path, 22050)
+    assert time.perf_counter() - started < 10
+    if "rate" in name:
+        assert isinstance(outcome, AudioError) and "header declares" in outcome.reason
+        assert f"{MIN_RATE_HZ:,}-{MAX_RATE_HZ:,} Hz" in outcome.reason
+    elif "peaks" in name:
+        assert isinstance(outcome, AudioError) and "1e+17" in outcome.reason
+    elif isinstance(outcome, np.ndarray):
+        assert outcome.size == pytest.approx(22050, abs=1200)
+
+
+@given(rate=st.sampled_from([1, 999, 1000, 96000, 768_000, 768_001, 2**31 - 1]))
+def test_header_rates_outside_the_limits_are_refused_by_name(workdir: Path, rate: int) -> None:
+    path = wav_declaring_rate(workdir / "rate.wav", rate)
+    try:
+        info = probe(path)
+    except AudioError as error:
+        assert "header declares" in error.reason or "LibsndfileError" in error.reason
+        assert not MIN_RATE_HZ <= rate <= MAX_RATE_HZ
+    else:
+        assert MIN_RATE_HZ <= info.sample_rate_hz <= MAX_RATE_HZ
+
+
+@pytest.fixture(scope="module")
+def mfcc():
+    return load_extractor("mfcc", weights="none")
+
+
+@given(peak=st.one_of(st.floats(0, 3.4e38, allow_nan=False, allow_infinity=False),
+                      st.sampled_from([0.0, 1e-30, 1.0, MAX_ABS_SAMPLE, 1e5, 1e17, 3.4e38])),
+       seconds=st.sampled_from([1 / 22050, 0.01, 0.5, 1.0]))
+def test_every_finite_sample_gives_finite_mfcc_features_or_an_audio_error(
+        workdir: Path, mfcc, peak: float, seconds: float) -> None:
+    """Peaks around 1e17 overflowed the MFCC power spectrum into Inf/NaN; now a file is
+    either refused (samples beyond MAX_ABS_SAMPLE) or gives finite features, silence and a
+    one-sample file included."""
+    path = wav_with_peaks(workdir / "peaks.wav", peak, seconds)
+    with watchdog():
+        try:
+            wave = load_audio(path, mfcc.sample_rate, max_samples=mfcc.sample_rate)
+        except AudioError as error:
+            assert error.status == "unreadable" and np.float32(peak) > MAX_ABS_SAMPLE
+            return
+    assert np.float32(peak) <= MAX_ABS_SAMPLE
+    clip = np.pad(wave, (0, mfcc.sample_rate - wave.size))[None]
+    assert np.isfinite(mfcc.embed(clip)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["byola", "panns", "vggish"])
+def test_neural_features_are_finite_at_the_sample_limit_and_in_silence(tmp_path: Path,
+                                                                      model: str) -> None:
+    options = {"postprocess": False} if model == "vggish" else {}  # PCA needs real weights
+    extractor = load_extractor(model, weights="random", **options)
+    loud = load_audio(wav_with_peaks(tmp_path / "loud.wav", MAX_ABS_SAMPLE), extractor.sample_rate)
+    quiet = load_audio(silent_wav(tmp_path / "silent.wav", 1.0), extractor.sample_rate)
+    assert np.isfinite(extractor.embed(np.stack([loud, quiet]))).all()
+
+
+@given(source=st.sampled_from([8000, 11025, 22050, 44100, 48000, 96000]),
+       target=st.sampled_from([16000, 22050, 32000]), channels=st.integers(1, 3),
+       seconds=st.sampled_from([0.3, 2.0, 7.5]),
+       max_seconds=st.sampled_from([None, 0.1, 1.0, 2.0, 5.0, 30.0]))
+def test_streamed_and_cropped_decodes_equal_the_whole_file_resampled_at_once(
+        workdir: Path, source: int, target: int, channels: int, seconds: float,
+        max_seconds: float | None) -> None:
+    """Normal files give the bytes they gave before streaming: the whole file mixed and
+    resampled in one soxr call, then cut to the clip."""
+    frames = round(seconds * source)
+    written = np.random.default_rng(source + channels).uniform(-0.5, 0.5, (frames, channels))
+    path = workdir / "stream.wav"
+    soundfile.write(path, written.astype(np.float32), source, subtype="FLOAT")
+    whole, _ = soundfile.read(path, dtype="float32", always_2d=True)
+    mono = whole.mean(axis=1, dtype=np.float32)
+    expected = mono if source == target else soxr.resample(mono, source, target, quality="HQ")
+    max_samples = None if max_seconds is None else round(max_seconds * target)
+    got = load_audio(path, target, max_samples=max_samples)
+    np.testing.assert_array_equal(got, expected[:max_samples])
+    assert all(block.size <= 1 << 22 for block in stream_audio(path, target))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgc.bundle import INFO_FILE, STATE_FILE, BundleInfo, load_bundle, save_bundle
+from mgc.bundle import INFO_FILE, STATE_FILE, BundleError, BundleInfo, load_bundle, save_bundle
 from mgc.model import ClassifierConfig, GenreClassifier
 
 CONFIG = ClassifierConfig(hidden_layers=2, width_multiplier=0.5, dropout=0.2,
@@ -77,4 +77,55 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / INFO_FILE).read_text())
     (tmp_path / INFO_FILE).write_text(json.dumps({**raw, "format": 1}))
     with pytest.raises(ValueError, match=r"unsupported bundle format.*retrain"):
+        load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    ("class_names", "rockpop", "class_names='rockpop'"),
+    ("class_names", ["rock"], "class_names=['rock']"),
+    ("class_names", ["rock", "rock"], "class_names"),
+    ("clip_samples", 0, "clip_samples=0"),
+    ("clip_samples", "30", "clip_samples='30'"),
+    ("input_dim", -1, "input_dim=-1"),
+    ("kind", "forest", "kind='forest'"),
+    ("heads", ["pair"], "heads"),
+    ("classifier", {**CONFIG.to_dict(), "dropout": 2.0}, "classifier.dropout=2.0"),
+    ("classifier", [], "classifier=[]"),
+    ("extractor_options", "none", "extractor_options='none'"),
+    ("train_set", None, "train_set=None"),
+])
+def test_a_bad_bundle_json_field_is_named_on_load(tmp_path: Path, field: str, value: object,
+                                                  named: str) -> None:
+    """Fields were trusted and failed later (a string of class names gave one genre per
+    letter); now load_bundle names the file and the field."""
+    save_bundle(_trained_like_model(), _info(), tmp_path)
+    info = json.loads((tmp_path / INFO_FILE).read_text())
+    (tmp_path / INFO_FILE).write_text(json.dumps({**info, field: value}))
+    with pytest.raises(BundleError) as error:
+        load_bundle(tmp_path)
+    assert str(error.value).startswith(f"{tmp_path / INFO_FILE}: ")
+    assert named in str(error.value)
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"weights": "none", "n_fft": 10**9}, "n_fft=1000000000"),
+    ({"weights": "none", "hop_length": 0}, "hop_length=0"),
+    ({"weights": "none", "n_mfcc": 200}, "n_mfcc=200"),
+    ({"weights": "none", "sample_rate": 1}, "sample_rate=1"),
+])
+def test_bad_extractor_options_in_a_bundle_are_named(tmp_path: Path, options: dict,
+                                                     named: str) -> None:
+    from mgc.predict import GenrePredictor
+
+    save_bundle(_trained_like_model(), _info(), tmp_path)
+    info = json.loads((tmp_path / INFO_FILE).read_text())
+    (tmp_path / INFO_FILE).write_text(json.dumps({**info, "extractor_options": options}))
+    with pytest.raises(BundleError, match=rf"{INFO_FILE}: extractor_options: mfcc\.{named}"):
+        GenrePredictor(tmp_path)
+
+
+def test_a_bundle_json_that_is_not_json_is_named(tmp_path: Path) -> None:
+    save_bundle(_trained_like_model(), _info(), tmp_path)
+    (tmp_path / INFO_FILE).write_text("{not json")
+    with pytest.raises(BundleError, match=rf"{INFO_FILE}: not a readable JSON file"):
         load_bundle(tmp_path)

@@ -489,3 +489,18 @@ def test_cli_with_a_missing_local_archive_names_the_flag(tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     assert "--archive" in result.output and "no such file" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "data" / "tracks").exists()
+
+
+@pytest.mark.parametrize("flag", ["--dest", "--archive", "--metadata-archive"])
+def test_cli_flag_errors_name_the_flag_without_a_traceback(tmp_path: Path, flag: str) -> None:
+    """A --dest that is a file printed a traceback; a missing archive named the params key
+    (`archive`) rather than the flag."""
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    value = {"--dest": a_file, "--archive": tmp_path / "nope.tar.gz",
+             "--metadata-archive": tmp_path / "nope.zip"}[flag]
+    dataset = "fma_small" if flag == "--metadata-archive" else "gtzan"
+    result = CliRunner().invoke(app, ["download", dataset, flag, str(value)])
+    assert result.exit_code == 2, result.output
+    assert flag in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

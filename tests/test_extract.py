@@ -72,7 +72,7 @@ def test_every_usable_track_is_embedded_in_track_order(synth_gtzan, mfcc, uninte
     assert np.isfinite(vectors).all()
     assert metadata == _metadata(mfcc)
     assert report.n_embedded == len(ids) and report.n_resumed == 0
-    assert not out_path.with_name(f".{out_path.name}.parts").exists()
+    assert not out_path.with_name(f".{out_path.name}.parts.tmp").exists()
 
 
 def test_each_row_holds_its_own_tracks_embedding(synth_gtzan, mfcc, uninterrupted) -> None:
@@ -124,7 +124,7 @@ def test_resume_after_crash_matches_uninterrupted_run(synth_gtzan, mfcc, uninter
         with pytest.raises(Crash):
             _run(synth_gtzan, mfcc, out_path, _metadata(mfcc))
     assert not out_path.exists()
-    parts = sorted(out_path.with_name(f".{out_path.name}.parts").glob("part-*.parquet"))
+    parts = sorted(out_path.with_name(f".{out_path.name}.parts.tmp").glob("part-*.parquet"))
     # 5 batches of 4 = 20 rows reached the writer; only the 3 full groups of 6 were flushed.
     assert [pq.read_metadata(p).num_rows for p in parts] == [GROUP] * 3
 
@@ -145,7 +145,7 @@ def test_changed_configuration_discards_old_parts(synth_gtzan, mfcc, tmp_path: P
         _crash_after(patch, mfcc, n_batches=3)
         with pytest.raises(Crash):
             _run(synth_gtzan, mfcc, out_path, _metadata(mfcc, pooling="mean"), tracks=tracks)
-    assert list(out_path.with_name(f".{out_path.name}.parts").glob("part-*.parquet"))
+    assert list(out_path.with_name(f".{out_path.name}.parts.tmp").glob("part-*.parquet"))
 
     report = _run(synth_gtzan, mfcc, out_path, _metadata(mfcc, pooling="mean+max"),
                   tracks=tracks)
@@ -178,9 +178,9 @@ def test_decoding_runs_only_a_few_batches_ahead(synth_gtzan, mfcc, tmp_path: Pat
     at_first_embed: list[int] = []
     real_load, real_embed = extract_module.load_audio, mfcc.embed
 
-    def counting_load(path: Path, sample_rate_hz: int) -> np.ndarray:
+    def counting_load(path: Path, sample_rate_hz: int, **options: int) -> np.ndarray:
         decoded.append(str(path))
-        return real_load(path, sample_rate_hz)
+        return real_load(path, sample_rate_hz, **options)
 
     def slow_embed(waveforms: np.ndarray) -> np.ndarray:
         if not at_first_embed:

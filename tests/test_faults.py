@@ -248,7 +248,7 @@ def interrupted(project: Path) -> Interrupted:
                                     for path in _visible_files(project, outs)}
         if stage.startswith("extract@"):
             parts = sorted((project / "data/embeddings" / MODEL).glob(
-                f".{DATASET}.parquet.parts/part-*.parquet"))
+                f".{DATASET}.parquet.parts.tmp/part-*.parquet"))
             state.part_rows = [pq.read_metadata(part).num_rows for part in parts]
 
     state.status_after_kills = json.loads(_run(["dvc", "status", "--json"], project))
@@ -432,7 +432,7 @@ def test_full_disk_mid_extraction_keeps_complete_parts_and_resumes(
         with pytest.raises(OSError, match="No space left on device"):
             _extract(synth_gtzan, mfcc, out_path)
     assert not out_path.exists()
-    parts_dir = tmp_path / ".mfcc.parquet.parts"
+    parts_dir = tmp_path / ".mfcc.parquet.parts.tmp"
     assert sorted(p.name for p in parts_dir.iterdir()) == [
         "config.json", "part-000000.parquet", "part-000001.parquet"]
     assert [pq.read_table(p).num_rows for p in sorted(parts_dir.glob("part-*"))] == [8, 8]
@@ -485,6 +485,7 @@ def test_unpack_killed_mid_way_is_not_indexed_twice(synth_gtzan: Any, tmp_path: 
                "progress=False)")
     raw = data / "raw" / DATASET
     assert [p.name.endswith(".partial") for p in raw.iterdir()] == [True]
+    assert len(list(data.glob(".staging-*"))) == 1  # the killed run's rendered archives
 
     tracks = build_dataset(get_dataset(DATASET, clips_per_genre=5, clip_seconds=2.0, seed=0,
                                        corrupt_tracks=1), Layout(data_dir=data),
@@ -494,6 +495,34 @@ def test_unpack_killed_mid_way_is_not_indexed_twice(synth_gtzan: Any, tmp_path: 
     pd.testing.assert_frame_equal(tracks.drop(columns="reason"),
                                   synth_gtzan.tracks.drop(columns="reason"))
     assert [p.name for p in raw.iterdir()] == ["genres"]
+    assert list(data.glob(".staging-*")) == []
+
+
+def test_debris_of_killed_runs_is_ignored_by_dvc_and_git(tmp_path: Path) -> None:
+    """What a killed run can leave (a writer's temp file, an extraction's parts, a download's
+    staging folder) matches .dvcignore and .gitignore, so it never enters the hash of a
+    folder a stage depends on (a leftover part in data/embeddings/<model>/ made DVC
+    retrain); a staging folder of a process that is gone is removed by the next run."""
+    import pathspec
+
+    from mgc.embeddings import _parts_dir
+    from mgc.pipeline.corpus import remove_dead_staging
+
+    out = Path("data/embeddings/mfcc/synth_gtzan.parquet")
+    debris = [str(_parts_dir(out) / "part-000000.parquet"), str(_parts_dir(out) / "config.json"),
+              "data/tracks/.synth_gtzan.parquet.4242.tmp", "data/.staging-4242-abc/x.tar.gz"]
+    for ignore in (".dvcignore", ".gitignore"):
+        lines = (REPO / ignore).read_text().splitlines()
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+        assert [path for path in debris if not spec.match_file(path)] == [], ignore
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / f".staging-{dead}-x1").mkdir()
+    (tmp_path / f".staging-{os.getpid()}-x2").mkdir()
+    (tmp_path / ".staging-old").mkdir()
+    removed = remove_dead_staging(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([".staging-old", f".staging-{dead}-x1"])
+    assert [p.name for p in tmp_path.iterdir()] == [f".staging-{os.getpid()}-x2"]
 
 
 def test_saving_the_same_model_twice_gives_identical_bytes(tmp_path: Path) -> None:

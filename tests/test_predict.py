@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import soxr
 import torch
 from typer.testing import CliRunner
 
+from mgc.audio import load_audio
 from mgc.bundle import INFO_FILE, BundleInfo, save_bundle
 from mgc.cli import app, format_table
 from mgc.datasets.synthesis import GTZAN_GENRES, render_clip
@@ -30,6 +34,13 @@ from mgc.predict import (
     find_audio_files,
     predict_files,
     prediction_clips,
+)
+from tests.bad_audio import (
+    HEADER_MAKERS,
+    long_wav,
+    one_sample_wav,
+    silent_wav,
+    symlink_loop,
 )
 
 RATE_HZ = 22050
@@ -354,3 +365,109 @@ def test_cli_reports_the_extractors_own_error(bundle: Bundle, tmp_path: Path) ->
     result = runner.invoke(app, ["predict", str(song), "--model", str(changed)])
     assert result.exit_code == 1
     assert f"cannot load model {changed}: unknown extractor 'nonesuch'" in result.stderr
+
+
+def test_a_long_file_streamed_gives_the_whole_file_result_exactly(
+        predictor: GenrePredictor, bundle: Bundle, tmp_path: Path) -> None:
+    """Streaming changed how a file is decoded, not what it is judged on: the result equals,
+    bit for bit, decoding and resampling it whole, cutting it and embedding the clips."""
+    wave = np.concatenate([held_out_clip(genre, sample_rate=44100) for genre in GTZAN_GENRES])
+    path = write(tmp_path / "long.flac", np.stack([wave, 0.5 * wave], axis=1), 44100,
+                 subtype="PCM_24")
+    clips = prediction_clips(load_audio(path, RATE_HZ), CLIP_SAMPLES)
+    vectors = np.concatenate([predictor.extractor.embed(clips[i:i + 8])
+                              for i in range(0, len(clips), 8)])
+    expected = predictor.model.predict_proba(vectors).mean(axis=0)
+    streamed = predictor.predict_file(path, top_k=None)
+    assert streamed.n_clips == len(clips) == len(GTZAN_GENRES)
+    np.testing.assert_array_equal(probabilities(streamed, bundle.class_names), expected)
+
+
+def mixed_folder(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Good songs beside every kind of input that once ended or misled a run: (good, bad)."""
+    good = music_folder(root)
+    good["odd name"] = write(root / "odd\x1b[2Jname\n.wav", held_out_clip("metal"))
+    good["silence"] = silent_wav(root / "silence.wav")
+    good["one sample"] = one_sample_wav(root / "one.wav")
+    (root / "bad").mkdir()
+    bad = {name: make(root / "bad" / name) for name, make in HEADER_MAKERS.items()}
+    good["huge_length.wav"] = bad.pop("huge_length.wav")  # the real second is there
+    good["huge_xing.mp3"] = bad.pop("huge_xing.mp3")
+    bad["loop.wav"] = symlink_loop(root / "bad" / "loop.wav")
+    (root / "nested" / "back").symlink_to("..")  # a folder loop
+    locked = root / "locked"
+    write(locked / "song.wav", held_out_clip("reggae"))
+    bad["locked"] = locked
+    return good, bad
+
+
+def test_a_folder_of_bad_inputs_predicts_the_good_and_names_each_bad_one(
+        bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Header limits, link loops, an unlistable subfolder (PermissionError, as os.walk sees
+    a folder without read permission), silence, one sample and a name with terminal codes:
+    every good file predicted once, every bad one a row with its reason, no traceback."""
+    good, bad = mixed_folder(tmp_path / "mixed")
+    real_scandir = os.scandir
+
+    def scandir(path: str | Path = ".") -> object:
+        if Path(path) == bad["locked"]:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    command = ["predict", str(tmp_path / "mixed"), "--model", str(bundle.directory)]
+    result = runner.invoke(app, [*command, "--json"])
+    assert result.exit_code == 0, result.output
+    records = {Path(r["path"]): r for r in json.loads(result.stdout)}
+    assert sorted(records) == sorted([*good.values(), *bad.values()])
+    assert sorted(p for p, r in records.items() if r["error"]) == sorted(bad.values())
+    for name, path in bad.items():
+        assert records[path]["error"].startswith("unreadable"), name
+    assert "Permission denied" in records[bad["locked"]]["error"]
+    assert "header declares 1 Hz" in records[bad["rate_1hz.wav"]]["error"]
+    assert "near-silent" in records[good["silence"]]["warning"]
+    assert "short (0.00 s" in records[good["one sample"]]["warning"]
+    assert records[good["classical"]]["warning"] is None
+    table = runner.invoke(app, command)
+    assert table.exit_code == 0 and "Traceback" not in table.output
+    assert "\x1b" not in table.stdout and "odd\\x1b[2Jname\\n.wav" in table.stdout
+    assert table.stdout.splitlines()[0].split()[-1] == "warning"
+    assert f"{len(bad)} of {len(records)} inputs could not be predicted" in table.stderr
+
+
+RSS_PROBE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+from mgc.cli import app
+try:
+    app(sys.argv[1:])
+finally:
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}",
+          file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+def test_predict_under_a_4gb_address_space_is_flat_in_file_length(bundle: Bundle,
+                                                                  tmp_path: Path) -> None:
+    """The issue's acceptance run: the mixed folder plus a 1-minute or a 10-minute file,
+    each in a process limited to 4 GB of address space. Decoding whole, the 10-minute file
+    alone added about 125 MB (8 kHz decoded, resampled to 22,050 Hz, then cut)."""
+    _, bad = mixed_folder(tmp_path / "mixed")
+    peaks = {}
+    for minutes in (1, 10):
+        long = long_wav(tmp_path / f"long_{minutes}.wav", 60 * minutes)
+        run = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, "predict", str(tmp_path / "mixed"), str(long),
+             "--model", str(bundle.directory), "--json"],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr
+        records = {Path(r["path"]): r for r in json.loads(run.stdout)}
+        assert records[long]["error"] is None
+        assert records[long]["clips"] == 60 * minutes / CLIP_SECONDS
+        assert {p for p, r in records.items() if r["error"]} == set(bad.values()) - {
+            bad["locked"]}  # readable here: os.walk is not patched in the child
+        peaks[minutes] = float(re.search(r"peak_rss_mb=([\d.]+)", run.stderr).group(1))
+    assert peaks[10] < 1.05 * peaks[1], peaks

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from mgc import train as train_module
 from mgc.evaluate import LabelledEmbeddings
 from mgc.losses import LossConfig
 from mgc.model import ClassifierConfig
-from mgc.train import NoiseConfig, TrainConfig, add_noise, train_classifier
+from mgc.train import NoiseConfig, TrainConfig, TrainingError, add_noise, train_classifier
 
 SMALL = ClassifierConfig(hidden_layers=2, width_multiplier=0.25, dropout=0.1)
 
@@ -233,3 +237,37 @@ def test_kfold_tests_every_track_once_and_averages_over_folds() -> None:
     assert accuracy["std"] == pytest.approx(np.std(per_fold))
     assert result.metrics["folds"] == 4 and result.metrics["dnn"]["blobs"]["n_test"] == 80
     assert len(result.confusion) == 80
+
+@settings(max_examples=25)
+@given(weight_exponent=st.integers(0, 308), snr_db=st.floats(-2000, 60))
+def test_a_run_whose_loss_goes_non_finite_fails_naming_the_keys(weight_exponent: int,
+                                                                 snr_db: float) -> None:
+    """Extreme loss weights or noise far louder than the signal made the loss NaN, and the
+    stage still exited 0 with a bundle; now training either stays finite or raises
+    TrainingError naming the keys to change (so the stage writes nothing)."""
+    x_train, y_train = _blobs(8, seed=0)
+    x_val, y_val = _blobs(2, seed=1)
+    config = TrainConfig(epochs=2, batch_size=16, patience=2,
+                         noise=NoiseConfig(mode="once", snr_db=snr_db))
+    loss = LossConfig(weights={"w_ce": 10.0 ** weight_exponent})
+    try:
+        trained = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, loss, config,
+                                   seed=0)
+    except TrainingError as error:
+        assert "loss.w_*" in str(error) and "train.noise.snr_db" in str(error)
+        assert "is nan" in str(error) or "is inf" in str(error)
+        return
+    assert all(math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])
+               for row in trained.history)
+    assert all(torch.isfinite(p).all() for p in trained.model.parameters())
+
+
+@pytest.mark.parametrize(("weight", "snr_db"), [(1e300, 20.0), (1.0, -1000.0)])
+def test_extreme_loss_weight_or_noise_raises_training_error(weight: float,
+                                                            snr_db: float) -> None:
+    x_train, y_train = _blobs(8, seed=0)
+    x_val, y_val = _blobs(2, seed=1)
+    config = TrainConfig(epochs=2, batch_size=16, noise=NoiseConfig(snr_db=snr_db))
+    with pytest.raises(TrainingError, match=r"at epoch 1 \(classifier dnn, seed 3\)"):
+        train_classifier(x_train, y_train, x_val, y_val, 4, SMALL,
+                         LossConfig(weights={"w_ce": weight}), config, seed=3)

@@ -11,8 +11,12 @@ from typing import Any
 import librosa
 import numpy as np
 
+from mgc.audio import MAX_RATE_HZ, MIN_RATE_HZ
 from mgc.config import invalid
 from mgc.extractors.base import Extractor
+
+MEL_BANDS = 64
+"""The log-mel the MFCCs are taken from (librosa's usual set-up): at most 64 coefficients."""
 
 
 class MfccExtractor(Extractor):
@@ -37,15 +41,15 @@ class MfccExtractor(Extractor):
         if weights != "none":
             raise invalid("weights", weights, "the MFCC baseline has no weights (nothing "
                           "pretrained, nothing random); use 'none'")
-        for key, value in (
-            ("sample_rate", sample_rate),
-            ("n_mfcc", n_mfcc),
-            ("n_mels", n_mels),
-            ("n_fft", n_fft),
-            ("hop_length", hop_length),
+        for key, value, low, high in (
+            ("sample_rate", sample_rate, MIN_RATE_HZ, MAX_RATE_HZ),
+            ("n_mfcc", n_mfcc, 1, MEL_BANDS),
+            ("n_mels", n_mels, 1, 512),
+            ("n_fft", n_fft, 16, 1 << 16),
+            ("hop_length", hop_length, 1, n_fft),
         ):
-            if int(value) <= 0:
-                raise invalid(key, value, "must be a positive integer")
+            if not low <= int(value) <= high:
+                raise invalid(key, value, f"must be an integer from {low} to {high}")
         self.sample_rate = int(sample_rate)
         self.n_mfcc = int(n_mfcc)
         self.n_mels = int(n_mels)
@@ -56,7 +60,8 @@ class MfccExtractor(Extractor):
     def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         power = np.abs(librosa.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length)) ** 2
         log_mel_64 = librosa.power_to_db(
-            librosa.feature.melspectrogram(S=power, sr=self.sample_rate, n_mels=64), top_db=None
+            librosa.feature.melspectrogram(S=power, sr=self.sample_rate, n_mels=MEL_BANDS),
+            top_db=None,
         )
         mfcc = librosa.feature.mfcc(S=log_mel_64, n_mfcc=self.n_mfcc)
         frame_count = mfcc.shape[-1]
