@@ -326,6 +326,7 @@ def report(
     """Write the experiments report (help text in the decorator)."""
     import json
 
+    from mgc.pipeline.comparisons import git_predictions, paired_comparisons
     from mgc.pipeline.experiments import (
         DONE,
         ExperimentsError,
@@ -333,7 +334,6 @@ def report(
         experiment_table,
         parse_exp_show,
     )
-    from mgc.pipeline.comparisons import git_predictions, paired_comparisons
     from mgc.pipeline.experiments_report import own_scores, write_experiments_report
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None

@@ -173,5 +173,5 @@ def test_fold_roles_test_one_fold_validate_the_next() -> None:
 
 def test_kfold_needs_a_track_per_fold_in_each_class() -> None:
     tracks = _gtzan_shaped().groupby("label").head(5)
-    with pytest.raises(ValueError, match="'blues' \\(5\\).*at least 10"):
+    with pytest.raises(ValueError, match=r"'blues' \(5\).*at least 10"):
         make_split(get_dataset("gtzan"), tracks, Path("."), "kfold", folds=10)

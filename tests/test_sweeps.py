@@ -275,6 +275,7 @@ def test_set_flag_overrides_every_experiment_last(monkeypatch) -> None:
         overrides = words[7::2]
         assert {"embed.models=[mfcc]", "loss.margin=2.0"} <= set(overrides)
         assert sum(o.startswith("loss.margin=") for o in overrides) == 1  # replaced, not added
-    for flag, message in ((["--set", "loss.w_cee=1"], "w_cee"), (["--set", "novalue"], "KEY=VALUE")):
+    for flag, message in ((["--set", "loss.w_cee=1"], "w_cee"),
+                          (["--set", "novalue"], "KEY=VALUE")):
         bad = CliRunner().invoke(app, ["sweep", "table2", "--dry-run", *flag])
         assert bad.exit_code == 2 and message in bad.output and "--set" in bad.output
