@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import math
+import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -61,7 +63,10 @@ class TrainConfig:
 
     `epochs` is only a cap. Training stops when the validation loss, smoothed by an
     exponential moving average (`smoothing` is the weight of the past, 0 = raw), has not
-    reached a new minimum for `patience` epochs, and the model of that minimum is restored.
+    reached a new minimum, lower than the last by more than `min_delta`, for `patience`
+    epochs, and the model of that minimum is restored. `min_delta` (as in Keras'
+    EarlyStopping) ends the long tail of a convex fit such as the linear probe, whose loss
+    keeps creeping down by a hair per epoch and would otherwise run to the cap.
     Smoothing matters on small validation splits, whose raw loss jumps from epoch to epoch
     (16 tracks on the default corpus) and would stop a run on one unlucky epoch or restore
     one lucky one. A fixed epoch count would instead give a small corpus few optimiser
@@ -74,6 +79,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     patience: int = 20
     smoothing: float = 0.8
+    min_delta: float = 1e-3
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
@@ -86,6 +92,8 @@ class TrainConfig:
             raise invalid("weight_decay", self.weight_decay, "must be finite and >= 0")
         if not 0 <= self.smoothing < 1:
             raise invalid("smoothing", self.smoothing, "must be in [0, 1)")
+        if not 0 <= self.min_delta < math.inf:
+            raise invalid("min_delta", self.min_delta, "must be finite and >= 0")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -180,7 +188,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                     else config.smoothing * smoothed + (1 - config.smoothing) * val_loss)
         history.append({**row, "val_loss": val_loss, "val_loss_smoothed": smoothed,
                         "val_accuracy": val_accuracy})
-        if smoothed < best_loss:
+        if smoothed < best_loss - config.min_delta:
             best_loss, best_epoch, best_state = smoothed, epoch, copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= config.patience:
             break
@@ -241,14 +249,42 @@ class SeedsResult:
     confusion: list[dict[str, str]] = field(default_factory=list)
 
 
+def _start_worker(threads: int, deterministic: bool) -> None:
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def _train_task(task: tuple) -> TrainedClassifier:
+    return train_classifier(*task)
+
+
+def _train_all(tasks: list[tuple], workers: int) -> list[TrainedClassifier]:
+    """`train_classifier(*task)` for every task, in `workers` processes at once.
+
+    Each task seeds its own generators and runs single-threaded as the parent does (the
+    workers copy its torch thread count and determinism), so the results are the same
+    bytes whatever `workers` is; processes, not threads, because each training is a long
+    chain of small ops that one core runs as fast as several. Spawned, not forked: a fork
+    of a process whose OpenMP pool has started can deadlock.
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [_train_task(task) for task in tasks]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
+                             initializer=_start_worker,
+                             initargs=(torch.get_num_threads(),
+                                       torch.are_deterministic_algorithms_enabled())) as pool:
+        return list(pool.map(_train_task, tasks))
+
+
 def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
                      classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
-                     config: TrainConfig) -> SeedsResult:
+                     config: TrainConfig, workers: int = 1) -> SeedsResult:
     """Train each classifier kind once per seed on `data`'s train split (early stopping on
-    its val split), score it on every test split it can label (`scoring_sets`: its own, and
-    `others`' tracks of shared genres), and keep the best seed of the first kind (the DNN by
-    default) as the model to ship.
+    its val split), `workers` trainings at once, score it on every test split it can label
+    (`scoring_sets`: its own, and `others`' tracks of shared genres), and keep the best seed
+    of the first kind (the DNN by default) as the model to ship.
 
     The linear probe is trained with plain cross-entropy whatever `loss` says: the
     multitask heads are a property of the DNN. "Best" is judged on validation accuracy
@@ -261,13 +297,15 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     metrics: dict[str, object] = {"classes": len(class_names)}
     predicted: dict[str, dict[str, np.ndarray]] = {name: {} for name in evaluation}
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
+    tasks = [(train.x, y_train, val.x, y_val, len(class_names), classifier,
+              loss if kind == "dnn" else LossConfig(), config, seed, kind)
+             for kind in classifier_kinds for seed in seeds]
+    results = iter(_train_all(tasks, workers))
     for kind in classifier_kinds:
-        loss_for_kind = loss if kind == "dnn" else LossConfig()
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
         stopping: list[TrainedClassifier] = []
         for seed in seeds:
-            trained = train_classifier(train.x, y_train, val.x, y_val, len(class_names),
-                                       classifier, loss_for_kind, config, seed, kind)
+            trained = next(results)
             stopping.append(trained)
             for name, test in evaluation.items():
                 proba = trained.model.predict_proba(test.tracks.x)
@@ -315,7 +353,7 @@ def prediction_table(evaluation: dict[str, ScoringSet],
 def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
                      folds: int, classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
-                     config: TrainConfig) -> SeedsResult:
+                     config: TrainConfig, workers: int = 1) -> SeedsResult:
     """k-fold cross-validation: `train_over_seeds` once per fold (`fold_roles`: fold k
     tests, the next validates), every score the mean and std over folds of each fold's
     mean over seeds, as HEAR reports GTZAN.
@@ -328,7 +366,7 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
         replace(data, split=fold_roles(data.split, k, folds)),
         {name: replace(other, split=fold_roles(other.split, k, folds))
          for name, other in others.items()},
-        classifier_kinds, seeds, classifier, loss, config) for k in range(folds)]
+        classifier_kinds, seeds, classifier, loss, config, workers) for k in range(folds)]
     predictions = pd.concat([r.predictions.assign(fold=k) for k, r in enumerate(rounds)],
                             ignore_index=True)
     metrics: dict[str, object] = {"classes": rounds[0].metrics["classes"], "folds": folds}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -117,7 +118,7 @@ def test_early_stopping_restores_the_best_epoch() -> None:
     x_val = rng.normal(size=(64, 16)).astype(np.float32)
     y_val = rng.integers(0, 4, size=64)
     config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=3,
-                         smoothing=0.0, noise=NoiseConfig("off"))
+                         smoothing=0.0, min_delta=0.0, noise=NoiseConfig("off"))
     wide = ClassifierConfig(hidden_layers=2, dropout=0.0)
     trained = train_classifier(x_train, y_train, x_val, y_val, 4, wide, LossConfig(), config,
                                seed=0)
@@ -165,7 +166,7 @@ def _random_label_run(config: TrainConfig) -> train_module.TrainedClassifier:
 
 def test_early_stopping_follows_the_smoothed_validation_loss() -> None:
     config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=4,
-                         smoothing=0.7, noise=NoiseConfig("off"))
+                         smoothing=0.7, min_delta=0.0, noise=NoiseConfig("off"))
     trained = _random_label_run(config)
     raw = [row["val_loss"] for row in trained.history]
     smoothed = [row["val_loss_smoothed"] for row in trained.history]
@@ -271,3 +272,33 @@ def test_extreme_loss_weight_or_noise_raises_training_error(weight: float,
     with pytest.raises(TrainingError, match=r"at epoch 1 \(classifier dnn, seed 3\)"):
         train_classifier(x_train, y_train, x_val, y_val, 4, SMALL,
                          LossConfig(weights={"w_ce": weight}), config, seed=3)
+
+
+def test_an_improvement_under_min_delta_does_not_count() -> None:
+    config = TrainConfig(epochs=200, batch_size=16, learning_rate=1e-2, patience=4,
+                         smoothing=0.0, min_delta=0.05, noise=NoiseConfig("off"))
+    trained = _random_label_run(config)
+    raw = [row["val_loss"] for row in trained.history]
+    best = raw[0]
+    for value in raw[1:trained.best_epoch]:  # each new best beat the last by > min_delta
+        if value < best - 0.05:
+            best = value
+    assert raw[trained.best_epoch - 1] == best
+    assert all(value >= best - 0.05 for value in raw[trained.best_epoch:])
+    assert len(raw) == trained.best_epoch + config.patience
+
+
+@pytest.mark.slow
+def test_seeds_trained_in_worker_processes_give_the_same_bytes() -> None:
+    split = np.array(["train", "train", "train", "val", "test"] * 16)
+    data = _labelled(20, split)
+    config = TrainConfig(epochs=4, batch_size=16)
+    loss = LossConfig(weights={"w_ce": 0.7, "w_contrastive": 0.3})
+    inline, pooled = (train_module.train_over_seeds(data, {}, ["dnn", "linear"], [0, 1, 2],
+                                                    SMALL, loss, config, workers=workers)
+                      for workers in (1, 2))
+    assert inline.metrics == pooled.metrics
+    pd.testing.assert_frame_equal(inline.predictions, pooled.predictions)
+    assert inline.history == pooled.history and inline.best_seed == pooled.best_seed
+    for key, value in inline.best_model.state_dict().items():
+        assert torch.equal(value, pooled.best_model.state_dict()[key]), key

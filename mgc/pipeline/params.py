@@ -122,12 +122,14 @@ class TrainParams:
     seeds: tuple[int, ...]
     classifiers: tuple[str, ...]
     threads: int
+    workers: int
     epochs: int
     batch_size: int
     learning_rate: float
     weight_decay: float
     patience: int
     smoothing: float
+    min_delta: float
     classifier: ClassifierConfig
     noise: NoiseConfig
     training: TrainConfig = field(init=False)
@@ -139,10 +141,11 @@ class TrainParams:
                           f"expected a non-empty list of integers in [0, {2**32 - 1}]")
         _names("classifiers", self.classifiers, list(CLASSIFIER_KINDS))
         check_range("threads", self.threads, 1, 256)
+        check_range("workers", self.workers, 1, 256)
         object.__setattr__(self, "training", TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, patience=self.patience, smoothing=self.smoothing,
-            noise=self.noise))
+            min_delta=self.min_delta, noise=self.noise))
 
 
 @dataclass(frozen=True)

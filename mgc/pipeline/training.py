@@ -66,8 +66,10 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
-    result = (train_over_folds(data, others, params.data.folds, *settings)
-              if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings))
+    workers = params.train.workers
+    result = (train_over_folds(data, others, params.data.folds, *settings, workers=workers)
+              if params.data.protocol == "kfold"
+              else train_over_seeds(data, others, *settings, workers=workers))
 
     n_tracks = sum(len(pd.read_parquet(layout.tracks(d))) for d in members)
     first = metadata[members[0]]
