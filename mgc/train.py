@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -27,6 +27,10 @@ from mgc.evaluate import (
 )
 from mgc.losses import LossConfig, multitask_loss
 from mgc.model import ClassifierConfig, GenreClassifier
+from mgc.zeroshot import ZERO_SHOT
+
+ZeroShotScorer = Callable[[np.ndarray, list[str]], np.ndarray]
+"""(embeddings, class names) -> class probabilities, with no training (mgc/zeroshot.py)."""
 
 NOISE_MODES = ("off", "once", "every_epoch")
 
@@ -172,7 +176,8 @@ class SeedsResult:
 def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
                      classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
-                     config: TrainConfig) -> SeedsResult:
+                     config: TrainConfig, zero_shot: ZeroShotScorer | None = None
+                     ) -> SeedsResult:
     """Train each classifier kind once per seed on `data`'s train split (early stopping on
     its val split), score it on every test split it can label (`scoring_sets`: its own, and
     `others`' tracks of shared genres), and keep the best seed of the first kind (the DNN by
@@ -181,6 +186,10 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     The linear probe is trained with plain cross-entropy whatever `loss` says: the
     multitask heads are a property of the DNN. "Best" is judged on validation accuracy
     only, never on test.
+
+    The `zeroshot` kind trains nothing: `zero_shot` scores every test split once (seeds
+    change nothing), and the kind is skipped for an extractor that has no text tower
+    (`zero_shot` None).
     """
     class_names = sorted(set(data.label))
     train, val = data.part(data.split == "train"), data.part(data.split == "val")
@@ -189,6 +198,13 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     metrics: dict[str, object] = {"classes": len(class_names)}
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     for kind in classifier_kinds:
+        if kind == ZERO_SHOT:
+            if zero_shot is not None:
+                metrics[kind] = {name: {**summarise_over_seeds([classification_scores(
+                    y_test, zero_shot(x_test, class_names), class_names)]),
+                    "n_test": len(y_test), "matched_by": matched_by}
+                    for name, (x_test, y_test, matched_by) in evaluation.items()}
+            continue
         loss_for_kind = loss if kind == "dnn" else LossConfig()
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
         for seed in seeds:

@@ -18,17 +18,17 @@ import torch
 
 pytest.importorskip("transformers")
 
-from benchmarks.references import (  # noqa: E402
+from benchmarks.references import (
     ClapReference,
     MertReference,
     tiny_clap_snapshot,
     tiny_mert_snapshot,
 )
-from mgc import extractors  # noqa: E402
-from mgc.extractors import clap, mert  # noqa: E402
-from mgc.extractors.foundation import window_spans  # noqa: E402
-from mgc.extractors.hub import snapshot_folder  # noqa: E402
-from mgc.extractors.weights import WeightsError  # noqa: E402
+from mgc import extractors
+from mgc.extractors import clap, mert
+from mgc.extractors.foundation import window_spans
+from mgc.extractors.hub import snapshot_folder
+from mgc.extractors.weights import WeightsError
 
 TOLERANCE = 1e-4
 REPO = Path(__file__).resolve().parents[1]

@@ -102,5 +102,9 @@ class ClapExtractor(FoundationExtractor):
             vectors = projected(self.model.get_text_features(**tokens))
         return torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
 
+    def logit_scale(self) -> float:
+        """CLAP's learnt temperature for audio-to-text logits (`logit_scale_a`, as a log)."""
+        return float(self.model.logit_scale_a.detach().exp())
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "variant": self.variant}

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mgc.config import invalid
 from mgc.extractors.base import Extractor
 from mgc.extractors.hub import HubModel, Snapshot, resolve_snapshot
-from mgc.config import invalid
 from mgc.extractors.neural import full_float32, resolve_device
 from mgc.extractors.weights import PRETRAINED
 
