@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from mgc import extractors
 from mgc.audio import AUDIO_EXTENSIONS, AudioError, load_audio, split_into_clips
 from mgc.bundle import load_bundle
+from mgc.zeroshot import ZeroShotClassifier
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class GenrePredictor:
                 f"extractor {self.info.extractor!r} with options {self.info.extractor_options} "
                 f"gives {self.extractor.dim}-d")
         self.batch_size = batch_size
+        self.clip_samples = self.info.clip_samples
 
     @property
     def class_names(self) -> list[str]:
@@ -103,7 +105,7 @@ class GenrePredictor:
     def predict_waveform(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
         """Mean class probabilities over the clips of a mono waveform at the extractor's rate,
         and the number of clips."""
-        clips = prediction_clips(np.asarray(waveform, dtype=np.float32), self.info.clip_samples)
+        clips = prediction_clips(np.asarray(waveform, dtype=np.float32), self.clip_samples)
         embeddings = np.concatenate([self.extractor.embed(clips[i:i + self.batch_size])
                                      for i in range(0, len(clips), self.batch_size)])
         return self.model.predict_proba(embeddings).mean(axis=0), len(clips)
@@ -118,7 +120,7 @@ class GenrePredictor:
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         return Prediction(
             path=Path(path),
-            genres=tuple((self.info.class_names[i], float(probabilities[i])) for i in order),
+            genres=tuple((self.class_names[i], float(probabilities[i])) for i in order),
             n_clips=n_clips,
             duration_s=len(waveform) / self.extractor.sample_rate,
         )
@@ -139,6 +141,28 @@ class GenrePredictor:
             results.append(item if isinstance(item, Prediction)
                            else self.predict_file(item, top_k))
         return results
+
+
+class ZeroShotPredictor(GenrePredictor):
+    """CLAP with genre prompts instead of a trained bundle: any file, any label set.
+
+    Files are judged in CLAP's 10 s windows (each a clip), probabilities averaged.
+    """
+
+    def __init__(self, genres: Sequence[str], weights: str = "pretrained",
+                 variant: str = "music", batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        self.extractor = extractors.load("clap", weights=weights, variant=variant)
+        self.model = ZeroShotClassifier(self.extractor, genres)
+        self.info = None
+        self.genres = list(genres)
+        self.clip_samples = self.extractor.window_samples
+        self.batch_size = batch_size
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.genres
 
 
 def _expand(paths: Iterable[Path]) -> Iterator[Path | Prediction]:
