@@ -8,6 +8,7 @@ writes one JSON file. Every measured run has a spawned process of its own
 
     python -m benchmarks.extract [--clips 8] [--models byola panns vggish] [--threads N]
         [--batch-sizes 4 8] [--memory-scale small|full] [--out benchmarks/results/extract.json]
+    python -m benchmarks.extract --models mert clap --device auto   # the hub models, GPU if any
 
 (`python benchmarks/extract.py ...` runs the same.)
 """
@@ -29,6 +30,7 @@ if not __package__:   # run as a script: make `benchmarks` importable from the r
 from benchmarks.harness import CORPUS_RATE_HZ, SEED
 from benchmarks.memory import MEMORY_SCALES, measure_memory
 from benchmarks.speed import (
+    ALL_MODELS,
     CLIP_SECONDS,
     NEURAL_MODELS,
     TOLERANCE,
@@ -73,7 +75,9 @@ def format_table(models: dict[str, dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=8, help="30 s clips to extract (default 8)")
-    parser.add_argument("--models", nargs="+", choices=NEURAL_MODELS, default=list(NEURAL_MODELS))
+    parser.add_argument("--models", nargs="+", choices=ALL_MODELS, default=list(NEURAL_MODELS),
+                        help="default: the paper's three; mert and clap (tiny random hub "
+                             "snapshots, needs mgc[hf]) when named")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch threads in every path (default: all usable cores)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8],

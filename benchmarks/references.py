@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,13 @@ REFERENCE_RECIPES = {
              "under torch.no_grad(), output['embedding']",
     "vggish": "torchvggish vggish_input.wavfile_to_examples (soundfile.read int16, resampy to "
               "16 kHz, numpy log-mel) + torchvggish VGG forward, mean over examples",
+    "mert": "librosa.load(sr=24000) + transformers Wav2Vec2FeatureExtractor(do_normalize) on the "
+            "whole clip + HubertModel(output_hidden_states) on (1, samples), last layer mean "
+            "over time (MERT's model card; tiny random MERT-v1-shaped snapshot)",
+    "clap": "librosa.load(sr=48000) + transformers ClapFeatureExtractor + "
+            "ClapModel.get_audio_features on the clip (CLAP's model card; its processor "
+            "crops a clip over 10 s at random, so identity is checked on 10 s clips; tiny "
+            "random snapshot)",
     "byola": "librosa.load(sr=16000) + librosa.feature.melspectrogram (n_fft 1024, hop 160, 64 "
              "Slaney mels 60-7800 Hz, power 2, centred) + log(x + eps) + paper normalisation + "
              "AudioNTT2022 encoder on (1, 1, 64, T), max + mean over time",
@@ -182,17 +190,27 @@ class ByolaReference:
         return self.embed_wave(wave)
 
 
-REFERENCES: dict[str, type[PannsReference | VggishReference | ByolaReference]] = {
-    "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference}
+HUB_MODELS = ("mert", "clap")
+"""Models whose weights are a snapshot folder (config + safetensors), not one file."""
+
+
+def weights_path(model: str, weights_dir: Path) -> Path:
+    """Where `save_weights` puts `model`'s weights: a file, or a hub snapshot folder."""
+    return weights_dir / (model if model in HUB_MODELS else f"{model}.pth")
 
 
 def save_weights(model: str, weights_dir: Path) -> Path:
-    """Seeded random weights in the model's official file layout; both paths load this file.
+    """Seeded random weights in the model's official layout; both paths load them.
 
-    BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show."""
+    BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show.
+    The hub models get their tiny random snapshots (defined below)."""
     weights_dir.mkdir(parents=True, exist_ok=True)
-    path = weights_dir / f"{model}.pth"
-    if model == "panns":
+    path = weights_path(model, weights_dir)
+    if model == "mert":
+        tiny_mert_snapshot(path)
+    elif model == "clap":
+        tiny_clap_snapshot(path)
+    elif model == "panns":
         torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
     elif model == "vggish":
         torch.save(reference_vggish(SEED).state_dict(), path)
@@ -298,7 +316,8 @@ class MertReference:
         from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
         self.processor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
-        self.model = HubertModel.from_pretrained(folder, config=HubertConfig(**TINY_MERT)).eval()
+        self.model = HubertModel.from_pretrained(folder, config=HubertConfig(**TINY_MERT))
+        self.model.eval().requires_grad_(False)   # as under no_grad; lets FLOPs be counted
         self.layer = layer
 
     def embed_wave(self, wave: np.ndarray) -> np.ndarray:
@@ -323,7 +342,7 @@ class ClapReference:
         from transformers import ClapFeatureExtractor, ClapModel
 
         self.processor = ClapFeatureExtractor.from_pretrained(folder)
-        self.model = ClapModel.from_pretrained(folder).eval()
+        self.model = ClapModel.from_pretrained(folder).eval().requires_grad_(False)
 
     def embed_wave(self, wave: np.ndarray) -> np.ndarray:
         from mgc.extractors.clap import projected
@@ -337,3 +356,8 @@ class ClapReference:
 
         wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
         return self.embed_wave(wave)
+
+
+REFERENCES: dict[str, type[Any]] = {
+    "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference,
+    "mert": MertReference, "clap": ClapReference}

@@ -33,12 +33,24 @@ from benchmarks.harness import (
     render_corpus,
     set_threads,
 )
-from benchmarks.references import REFERENCE_RECIPES, REFERENCES, save_weights
+from benchmarks.references import (
+    HUB_MODELS,
+    REFERENCE_RECIPES,
+    REFERENCES,
+    save_weights,
+    weights_path,
+)
 
 CLIP_SECONDS = 30.0
 TOLERANCE = 1e-4
 IDENTITY_CLIPS = 2
 NEURAL_MODELS = ("byola", "panns", "vggish")
+ALL_MODELS = (*NEURAL_MODELS, *HUB_MODELS)
+"""The hub models (tiny random snapshots, `mgc[hf]`) run when asked for with --models."""
+IDENTITY_SECONDS = {"mert": 5.0, "clap": 10.0}
+"""The hub models are checked on one window of their trained length: beyond it ours
+averages windows (bounded memory) where the model cards run the whole clip (MERT) or crop
+it at random (CLAP's processor), so the functions differ there by design."""
 
 MATMUL_N = 2048
 CONV_SHAPE = (1, 128, 256, 64)
@@ -76,6 +88,21 @@ def measure_roofline() -> dict[str, Any]:
             "conv_channels_last_gflops": conv_flop / conv_last_s / 1e9}
 
 
+def _eager_run(ours: Any, waves: np.ndarray) -> Callable[[], Any]:
+    """Our path's arithmetic on `waves`, as the FLOP counter can see it. Inside a frozen
+    TorchScript graph the counter sees no ops: the same network is rebuilt and run eagerly
+    (the arithmetic is the same; only its scheduling differs). The hub models run eagerly."""
+    import torch
+
+    if not hasattr(ours, "build_network"):
+        return lambda: ours.embed(waves)
+    eager = ours.build_network()
+    if ours.weights.path is not None:
+        ours.load_weights(eager, ours.weights.path)
+    eager.eval()
+    return lambda: eager(torch.from_numpy(waves))
+
+
 def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
                threads: int, device: str) -> dict[str, Any]:
     """Write the shared weights, then for each model: feed identical decoded waveforms to
@@ -90,17 +117,11 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     for model in models:
         weights = save_weights(model, weights_dir)
         ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
-        n_samples = round(CLIP_SECONDS * ours.sample_rate)
+        n_samples = round(IDENTITY_SECONDS.get(model, CLIP_SECONDS) * ours.sample_rate)
         waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
         ours_vectors = ours.embed(waves)
-        # Inside a frozen TorchScript graph the counter sees no ops: count the same network
-        # run eagerly (the arithmetic is the same; only its scheduling differs).
-        eager = ours.build_network()
-        if ours.weights.path is not None:
-            ours.load_weights(eager, ours.weights.path)
-        eager.eval()
         with torch.inference_mode():
-            ours_flops = _counted(lambda e=eager, w=waves: e(torch.from_numpy(w)))[0]
+            ours_flops = _counted(_eager_run(ours, waves))[0]
         reference_flops, reference_vectors = _counted(
             lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
         result["models"][model] = {
@@ -167,7 +188,7 @@ def add_roofline(roofline: dict[str, Any], models: dict[str, dict[str, Any]]) ->
 def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[tuple[str, str]],
                     batch_sizes: list[int], threads: int, device: str) -> dict[str, Any]:
     """Time our path at each batch size and the reference path, each in its own process."""
-    weights = root / "weights" / f"{model}.pth"
+    weights = weights_path(model, root / "weights")
     raw_dir = root / "corpus"
     by_batch = {}
     for batch_size in batch_sizes:

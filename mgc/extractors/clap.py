@@ -75,7 +75,7 @@ class ClapExtractor(FoundationExtractor):
         model, info = transformers.ClapModel.from_pretrained(
             folder, local_files_only=True, use_safetensors=True, output_loading_info=True)
         check_loading(info, folder)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = model.config.projection_dim
 
     def input_features(self, windows: torch.Tensor) -> torch.Tensor:

@@ -101,7 +101,7 @@ class MertExtractor(FoundationExtractor):
             folder, config=config, local_files_only=True, use_safetensors=True,
             output_loading_info=True)
         check_loading(info, folder)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = config.hidden_size
 
     def _check_preprocessor(self, folder: Path) -> None:
