@@ -199,17 +199,17 @@ def weights_path(model: str, weights_dir: Path) -> Path:
     return weights_dir / (model if model in HUB_MODELS else f"{model}.pth")
 
 
-def save_weights(model: str, weights_dir: Path) -> Path:
+def save_weights(model: str, weights_dir: Path, hub_size: str = "tiny") -> Path:
     """Seeded random weights in the model's official layout; both paths load them.
 
     BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show.
-    The hub models get their tiny random snapshots (defined below)."""
+    The hub models get random snapshots of `hub_size` (defined below)."""
     weights_dir.mkdir(parents=True, exist_ok=True)
     path = weights_path(model, weights_dir)
     if model == "mert":
-        tiny_mert_snapshot(path)
+        random_mert_snapshot(path, size=hub_size)
     elif model == "clap":
-        tiny_clap_snapshot(path)
+        random_clap_snapshot(path, size=hub_size)
     elif model == "panns":
         torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
     elif model == "vggish":
@@ -242,6 +242,10 @@ TINY_CLAP_AUDIO = {"hidden_size": 128, "patch_embeds_hidden_size": 16, "depths":
                    "num_attention_heads": [1, 1, 2, 2], "window_size": 8, "projection_dim": 16,
                    "enable_fusion": False}
 """HTSAT's four Swin stages (64 mel bins, 256x256 spectrogram image) at width 16."""
+HUB_SIZES = ("tiny", "full")
+"""`full`: the published architectures' sizes (transformers' HubertConfig defaults are HuBERT
+base, MERT-v1-95M's shape; ClapAudioConfig's are HTSAT-base, both CLAP checkpoints'), random
+weights, for timings that mean something; `tiny` for tests."""
 
 
 def _byte_level_alphabet() -> list[str]:
@@ -267,10 +271,11 @@ def write_tiny_tokenizer(folder: Path) -> int:
     return len(vocab)
 
 
-def tiny_mert_snapshot(folder: Path, seed: int = SEED) -> Path:
-    """A random MERT-v1-shaped model saved as the hub repository lays it out: MERT's
-    config.json, the Wav2Vec2 preprocessor config, model.safetensors with the published
-    weight names (the positional conv's weight norm as `weight_g`/`weight_v`)."""
+def random_mert_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random MERT-v1-shaped model (`size` from HUB_SIZES) saved as the hub repository
+    lays it out: MERT's config.json, the Wav2Vec2 preprocessor config, model.safetensors
+    with the published weight names (the positional conv's weight norm as `weight_g` and
+    `weight_v`)."""
     import json
 
     from safetensors.torch import save_file
@@ -278,7 +283,7 @@ def tiny_mert_snapshot(folder: Path, seed: int = SEED) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = HubertConfig(**TINY_MERT)
+    config = HubertConfig(**(TINY_MERT if size == "tiny" else {}))
     model = HubertModel(config).eval()
     state = {name.replace("parametrizations.weight.original0", "weight_g")
              .replace("parametrizations.weight.original1", "weight_v"): value.contiguous()
@@ -290,16 +295,21 @@ def tiny_mert_snapshot(folder: Path, seed: int = SEED) -> Path:
     return folder
 
 
-def tiny_clap_snapshot(folder: Path, seed: int = SEED) -> Path:
-    """A random CLAP (HTSAT audio, RoBERTa text) saved by save_pretrained with its
-    preprocessor (the unfused checkpoints' rand_trunc + repeatpad) and a tiny tokenizer."""
+def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random CLAP (HTSAT audio of `size` from HUB_SIZES, a tiny RoBERTa text tower) saved
+    by save_pretrained with its preprocessor (the unfused checkpoints' rand_trunc +
+    repeatpad) and a tiny tokenizer."""
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab_size = write_tiny_tokenizer(folder)
     torch.manual_seed(seed)
-    config = ClapConfig(text_config={**TINY_CLAP_TEXT, "vocab_size": vocab_size},
-                        audio_config=TINY_CLAP_AUDIO, projection_dim=16)
+    projection = TINY_CLAP_AUDIO["projection_dim"] if size == "tiny" else 512
+    config = ClapConfig(text_config={**TINY_CLAP_TEXT, "vocab_size": vocab_size,
+                                     "projection_dim": projection},
+                        audio_config={**(TINY_CLAP_AUDIO if size == "tiny" else {}),
+                                      "projection_dim": projection},
+                        projection_dim=projection)
     ClapModel(config).eval().save_pretrained(folder)
     ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad").save_pretrained(folder)
     return folder
@@ -313,10 +323,15 @@ class MertReference:
     sample_rate = 24000
 
     def __init__(self, folder: Path, layer: int = -1) -> None:
+        import json
+
         from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
         self.processor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
-        self.model = HubertModel.from_pretrained(folder, config=HubertConfig(**TINY_MERT))
+        fields = json.loads((folder / "config.json").read_text())
+        config = HubertConfig(**{key: value for key, value in fields.items()
+                                 if key not in MERT_ONLY_FIELDS})
+        self.model = HubertModel.from_pretrained(folder, config=config)
         self.model.eval().requires_grad_(False)   # as under no_grad; lets FLOPs be counted
         self.layer = layer
 

@@ -104,7 +104,7 @@ def _eager_run(ours: Any, waves: np.ndarray) -> Callable[[], Any]:
 
 
 def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
-               threads: int, device: str) -> dict[str, Any]:
+               threads: int, device: str, hub_size: str = "tiny") -> dict[str, Any]:
     """Write the shared weights, then for each model: feed identical decoded waveforms to
     our extractor and to the reference network (max abs difference), and count the FLOPs of
     one 30 s clip on each path. Also measure the roofline."""
@@ -115,7 +115,7 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     set_threads(threads)
     result: dict[str, Any] = {"roofline": measure_roofline(), "models": {}}
     for model in models:
-        weights = save_weights(model, weights_dir)
+        weights = save_weights(model, weights_dir, hub_size)
         ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
         n_samples = round(IDENTITY_SECONDS.get(model, CLIP_SECONDS) * ours.sample_rate)
         waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
@@ -211,13 +211,15 @@ def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[
 
 
 def measure_speed(root: Path, models: list[str], clips: int, batch_sizes: list[int],
-                  threads: int, device: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+                  threads: int, device: str, hub_size: str = "tiny"
+                  ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(roofline, per-model results) on `clips` fresh 30 s clips written under `root`."""
     progress(f"rendering {clips} clips of {CLIP_SECONDS:g} s at {CORPUS_RATE_HZ} Hz")
     tracks = render_corpus(root / "corpus", clips, CLIP_SECONDS)
     identity_paths = [root / "corpus" / path for _, path in tracks[:IDENTITY_CLIPS]]
     progress("weights, identity checks, FLOP counts and roofline")
-    checks = in_subprocess(_check_job, models, root / "weights", identity_paths, threads, device)
+    checks = in_subprocess(_check_job, models, root / "weights", identity_paths, threads, device,
+                           hub_size)
     results = {model: benchmark_model(model, checks["models"][model], root, tracks,
                                       batch_sizes, threads, device)
                for model in models}

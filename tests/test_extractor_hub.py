@@ -21,8 +21,8 @@ pytest.importorskip("transformers")
 from benchmarks.references import (
     ClapReference,
     MertReference,
-    tiny_clap_snapshot,
-    tiny_mert_snapshot,
+    random_clap_snapshot,
+    random_mert_snapshot,
 )
 from mgc import extractors
 from mgc.extractors import clap, mert
@@ -41,12 +41,12 @@ def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def mert_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_mert_snapshot(tmp_path_factory.mktemp("mert"))
+    return random_mert_snapshot(tmp_path_factory.mktemp("mert"))
 
 
 @pytest.fixture(scope="module")
 def clap_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_clap_snapshot(tmp_path_factory.mktemp("clap"))
+    return random_clap_snapshot(tmp_path_factory.mktemp("clap"))
 
 
 def _music_like(seconds: float, sample_rate: int, batch: int = 2) -> np.ndarray:

@@ -29,10 +29,10 @@ def _run(args: list[str], cwd: Path) -> str:
 
 
 def test_exp_run_with_clap_and_mert_snapshots_runs_end_to_end(tmp_path: Path) -> None:
-    from benchmarks.references import tiny_clap_snapshot, tiny_mert_snapshot
+    from benchmarks.references import random_clap_snapshot, random_mert_snapshot
 
-    clap = tiny_clap_snapshot(tmp_path / "snapshots" / "clap")
-    mert = tiny_mert_snapshot(tmp_path / "snapshots" / "mert")
+    clap = random_clap_snapshot(tmp_path / "snapshots" / "clap")
+    mert = random_mert_snapshot(tmp_path / "snapshots" / "mert")
 
     def tiny(params: dict[str, Any]) -> None:
         for source in ("synth_gtzan", "synth_fma"):

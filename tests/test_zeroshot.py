@@ -99,9 +99,9 @@ def test_only_clap_supports_zero_shot() -> None:
 
 def test_cli_predict_zero_shot_any_label_set(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from benchmarks.references import tiny_clap_snapshot
+    from benchmarks.references import random_clap_snapshot
 
-    snapshot = tiny_clap_snapshot(tmp_path / "clap")
+    snapshot = random_clap_snapshot(tmp_path / "clap")
     song = tmp_path / "song.wav"
     t = np.arange(17 * 22050) / 22050
     soundfile.write(song, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
