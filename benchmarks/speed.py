@@ -107,7 +107,8 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
                threads: int, device: str, hub_size: str = "tiny") -> dict[str, Any]:
     """Write the shared weights, then for each model: feed identical decoded waveforms to
     our extractor and to the reference network (max abs difference), and count the FLOPs of
-    one 30 s clip on each path. Also measure the roofline."""
+    one 30 s clip on each path (the hub models' identity is on one window, IDENTITY_SECONDS).
+    Also measure the roofline."""
     import torch
 
     from mgc.audio import fit_length, load_audio
@@ -117,13 +118,17 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     for model in models:
         weights = save_weights(model, weights_dir, hub_size)
         ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
-        n_samples = round(IDENTITY_SECONDS.get(model, CLIP_SECONDS) * ours.sample_rate)
-        waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
-        ours_vectors = ours.embed(waves)
+        decoded = [load_audio(p, ours.sample_rate) for p in paths]
+        waves = np.stack([fit_length(d, round(CLIP_SECONDS * ours.sample_rate)) for d in decoded])
         with torch.inference_mode():
             ours_flops = _counted(_eager_run(ours, waves))[0]
         reference_flops, reference_vectors = _counted(
             lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        if model in IDENTITY_SECONDS:     # FLOPs on 30 s clips, identity on one window
+            waves = np.stack([fit_length(d, round(IDENTITY_SECONDS[model] * ours.sample_rate))
+                              for d in decoded])
+            reference_vectors = np.stack([reference.embed_wave(clip) for clip in waves])
+        ours_vectors = ours.embed(waves)
         result["models"][model] = {
             "sample_rate": ours.sample_rate, "dim": ours.dim,
             "max_abs_diff": float(np.abs(ours_vectors - reference_vectors).max()),
