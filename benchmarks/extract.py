@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"roofline: matmul {roofline['matmul_gflops']:.0f} GFLOP/s (probes before the timed "
           f"runs: {min(probes):.0f}-{max(probes):.0f}), conv 3x3 {roofline['conv_gflops']:.0f} "
           f"GFLOP/s (channels_last {roofline['conv_channels_last_gflops']:.0f})")
+    for name, result in models.items():
+        if "at_identity" in result:
+            same = result["at_identity"]
+            print(f"{name} at identical outputs ({same['clip_seconds']:g} s clips, in memory): "
+                  f"ours {same['ours_s_per_clip']:.3f} s/clip, reference "
+                  f"{same['reference_s_per_clip']:.3f}, {same['speedup']:.2f}x")
     print(f"memory: peak RSS {memory['small']['peak_rss_mb']:.0f} MB on "
           f"{memory['small']['clips']} clips, {memory['large']['peak_rss_mb']:.0f} MB on "
           f"{memory['large']['clips']} (x{memory['ratio']:.3f})")

@@ -50,7 +50,9 @@ ALL_MODELS = (*NEURAL_MODELS, *HUB_MODELS)
 IDENTITY_SECONDS = {"mert": 5.0, "clap": 10.0}
 """The hub models are checked on one window of their trained length: beyond it ours
 averages windows (bounded memory) where the model cards run the whole clip (MERT) or crop
-it at random (CLAP's processor), so the functions differ there by design."""
+it at random (CLAP's processor), so the functions differ there by design. Both paths are
+also timed on those clips (`at_identity`: ours batched, the reference one clip at a
+time, model and front end only), the speed ratio at identical outputs."""
 
 MATMUL_N = 2048
 CONV_SHAPE = (1, 128, 256, 64)
@@ -124,11 +126,19 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
             ours_flops = _counted(_eager_run(ours, waves))[0]
         reference_flops, reference_vectors = _counted(
             lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        at_identity: dict[str, float] = {}
         if model in IDENTITY_SECONDS:     # FLOPs on 30 s clips, identity on one window
             waves = np.stack([fit_length(d, round(IDENTITY_SECONDS[model] * ours.sample_rate))
                               for d in decoded])
+            start = time.perf_counter()
             reference_vectors = np.stack([reference.embed_wave(clip) for clip in waves])
+            at_identity["reference_s_per_clip"] = (time.perf_counter() - start) / len(waves)
+        start = time.perf_counter()
         ours_vectors = ours.embed(waves)
+        if at_identity:
+            at_identity["ours_s_per_clip"] = (time.perf_counter() - start) / len(waves)
+            at_identity["speedup"] = (at_identity["reference_s_per_clip"]
+                                      / at_identity["ours_s_per_clip"])
         result["models"][model] = {
             "sample_rate": ours.sample_rate, "dim": ours.dim,
             "max_abs_diff": float(np.abs(ours_vectors - reference_vectors).max()),
@@ -136,6 +146,8 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
             "identity_clips": len(paths),
             "ours_gflop_per_clip": ours_flops / len(paths) / 1e9,
             "reference_gflop_per_clip": reference_flops / len(paths) / 1e9,
+            **({"at_identity": {"clip_seconds": IDENTITY_SECONDS[model], **at_identity}}
+               if at_identity else {}),
         }
         progress(f"{model}: max |ours - reference| = "
                  f"{result['models'][model]['max_abs_diff']:.2e}")
@@ -210,7 +222,8 @@ def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[
     ours = {**by_batch[best_batch], "batch_size": best_batch,
             "by_batch_size": {str(b): summary for b, summary in by_batch.items()}}
     return {**{key: check[key] for key in ("sample_rate", "dim", "max_abs_diff",
-                                           "max_abs_embedding", "identity_clips")},
+                                           "max_abs_embedding", "identity_clips",
+                                           "at_identity") if key in check},
             "speedup": reference_summary["s_per_clip"] / ours["s_per_clip"],
             "ours": ours, "reference": {**reference_summary, "recipe": REFERENCE_RECIPES[model]}}
 

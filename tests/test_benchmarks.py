@@ -124,3 +124,4 @@ def test_hub_models_equal_their_model_card_recipes(tmp_path: Path) -> None:
         result = checked["models"][model]
         assert result["dim"] == dim and result["max_abs_diff"] < 1e-4, (model, result)
         assert result["ours_gflop_per_clip"] > 0 and result["reference_gflop_per_clip"] > 0
+        assert result["at_identity"]["speedup"] > 0      # the ratio at identical outputs
