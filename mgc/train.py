@@ -198,24 +198,25 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     metrics: dict[str, object] = {"classes": len(class_names)}
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     for kind in classifier_kinds:
-        if kind == ZERO_SHOT:
-            if zero_shot is not None:
-                metrics[kind] = {name: {**summarise_over_seeds([classification_scores(
-                    y_test, zero_shot(x_test, class_names), class_names)]),
-                    "n_test": len(y_test), "matched_by": matched_by}
-                    for name, (x_test, y_test, matched_by) in evaluation.items()}
+        if kind == ZERO_SHOT and zero_shot is None:
             continue
-        loss_for_kind = loss if kind == "dnn" else LossConfig()
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
-        for seed in seeds:
-            trained = train_classifier(train.x, y_train, val.x, y_val, len(class_names),
-                                       classifier, loss_for_kind, config, seed, kind)
+        if kind == ZERO_SHOT:
             for name, (x_test, y_test, _) in evaluation.items():
-                proba = trained.model.predict_proba(x_test)
-                runs[name].append(classification_scores(y_test, proba, class_names))
-            val_accuracy = float((trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
-            if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
-                best = (val_accuracy, seed, trained.model, trained.history)
+                runs[name].append(classification_scores(
+                    y_test, zero_shot(x_test, class_names), class_names))
+        else:
+            loss_for_kind = loss if kind == "dnn" else LossConfig()
+            for seed in seeds:
+                trained = train_classifier(train.x, y_train, val.x, y_val, len(class_names),
+                                           classifier, loss_for_kind, config, seed, kind)
+                for name, (x_test, y_test, _) in evaluation.items():
+                    proba = trained.model.predict_proba(x_test)
+                    runs[name].append(classification_scores(y_test, proba, class_names))
+                val_accuracy = float(
+                    (trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
+                if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
+                    best = (val_accuracy, seed, trained.model, trained.history)
         metrics[kind] = {
             name: {**summarise_over_seeds(scores), "n_test": len(evaluation[name][1]),
                    "matched_by": evaluation[name][2]}
