@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,11 +80,17 @@ def _fetch(model: HubModel, *, progress: bool) -> Path:
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+        from huggingface_hub.utils import (
+            are_progress_bars_disabled,
+            disable_progress_bars,
+            enable_progress_bars,
+        )
     except ImportError:
         raise WeightsError(f"pretrained {model.repo_id} needs huggingface_hub: "
                            f"{HF_EXTRA}") from None
-    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") is None and not progress:
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    bars_were_off = are_progress_bars_disabled()
+    if not progress:
+        disable_progress_bars()
     try:
         return Path(snapshot_download(model.repo_id, revision=model.revision,
                                       cache_dir=hub_cache(), allow_patterns=list(ALLOWED_FILES)))
@@ -97,6 +102,9 @@ def _fetch(model: HubModel, *, progress: bool) -> Path:
             f"the *.safetensors weights of https://huggingface.co/{model.repo_id}/tree/"
             f"{model.revision} into {snapshot_folder(model)} (huggingface_hub's cache, "
             f"MGC_CACHE/hf), or into any folder and set weights to its path") from None
+    finally:
+        if not bars_were_off:
+            enable_progress_bars()
 
 
 def safetensors_files(folder: Path) -> list[Path]:
