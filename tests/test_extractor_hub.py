@@ -212,3 +212,19 @@ def test_importing_mgc_and_the_extractors_does_not_import_transformers() -> None
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_files_put_where_the_offline_error_says_load_as_pretrained(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    folder = random_mert_snapshot(snapshot_folder(mert.VARIANTS["95M"]))
+    loaded = extractors.load("mert", weights="pretrained", device="cpu", progress=False)
+    described = loaded.describe()
+    assert described["weights"] == f"m-a-p/MERT-v1-95M@{mert.VARIANTS['95M'].revision}"
+    assert described["weights_sha256"] == hashlib.sha256(
+        (folder / "model.safetensors").read_bytes()).hexdigest()
