@@ -9,8 +9,10 @@ random. Two deviations from calling the processor on a whole clip, both for
 determinism: the processor's random crop of a clip longer than 10 s is replaced by windows
 averaged by their length; and `is_longer` is false for every window (each fits the model's
 10 s), where the processor, in `fusion` mode, marks a random clip of a batch as longer.
-Both model variants (`music`: laion/larger_clap_music; `general`: laion/clap-htsat-unfused)
-are unfused; a fused checkpoint loads the same way and then uses its global branch only.
+Variants: `music` (laion/larger_clap_music, LAION's HTSAT-base music checkpoint) and
+`general` (laion/clap-htsat-unfused). With `enable_fusion` in a checkpoint's config (not
+verified offline for larger_clap_music), the model loads the same way and, every window
+fitting 10 s, uses its global branch only.
 """
 
 from __future__ import annotations
