@@ -115,3 +115,16 @@ def test_cli_predict_zero_shot_any_label_set(tmp_path: Path) -> None:
     assert record["clips"] == 2           # 17 s: a 10 s window and a 7 s tail (over half)
     refused = CliRunner().invoke(app, ["predict", str(song), "--zero-shot", "--genres", "jazz"])
     assert refused.exit_code == 2 and "at least two" in refused.output
+
+
+def test_params_take_zeroshot_after_a_trained_kind_only() -> None:
+    from mgc.pipeline.params import ParamsError, parse_params
+    from mgc.pipeline.yaml12 import load_yaml12
+
+    raw = load_yaml12((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["train"]["classifiers"] = ["dnn", ZERO_SHOT]
+    raw["embed"]["models"] = ["clap"]
+    assert parse_params(raw).train.classifiers == ("dnn", ZERO_SHOT)
+    raw["train"]["classifiers"] = [ZERO_SHOT, "dnn"]
+    with pytest.raises(ParamsError, match="zeroshot cannot come first"):
+        parse_params(raw)
