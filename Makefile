@@ -10,7 +10,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: its CPU wheel is what CI and the docs assume.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# hf too: CI runs the MERT/CLAP parity, offline and zero-shot tests.
+	$(BIN)/python -m pip install --quiet -e '.[dev,hf]'
 	touch $(STAMP)
 
 repro: $(STAMP)

@@ -8,6 +8,7 @@ writes one JSON file. Every measured run has a spawned process of its own
 
     python -m benchmarks.extract [--clips 8] [--models byola panns vggish] [--threads N]
         [--batch-sizes 4 8] [--memory-scale small|full] [--out benchmarks/results/extract.json]
+    python -m benchmarks.extract --models mert clap --hub-size full [--device auto]   # hub models
 
 (`python benchmarks/extract.py ...` runs the same.)
 """
@@ -28,7 +29,9 @@ if not __package__:   # run as a script: make `benchmarks` importable from the r
 
 from benchmarks.harness import CORPUS_RATE_HZ, SEED
 from benchmarks.memory import MEMORY_SCALES, measure_memory
+from benchmarks.references import HUB_SIZES
 from benchmarks.speed import (
+    ALL_MODELS,
     CLIP_SECONDS,
     NEURAL_MODELS,
     TOLERANCE,
@@ -73,11 +76,16 @@ def format_table(models: dict[str, dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=8, help="30 s clips to extract (default 8)")
-    parser.add_argument("--models", nargs="+", choices=NEURAL_MODELS, default=list(NEURAL_MODELS))
+    parser.add_argument("--models", nargs="+", choices=ALL_MODELS, default=list(NEURAL_MODELS),
+                        help="default: the paper's three; mert and clap (tiny random hub "
+                             "snapshots, needs mgc[hf]) when named")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch threads in every path (default: all usable cores)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8],
                         help="batch sizes to try on our path; the fastest is reported")
+    parser.add_argument("--hub-size", choices=HUB_SIZES, default="tiny",
+                        help="mert/clap random snapshots: tiny (tests) or full (the published "
+                             "architectures' sizes, for timings)")
     parser.add_argument("--memory-scale", choices=tuple(MEMORY_SCALES), default="small",
                         help="small: 20 vs 200 clips of 3 s; full: 100 vs 1000")
     parser.add_argument("--device", default="cpu",
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mgc-bench-extract-") as temp:
         root = Path(temp)
         roofline, models = measure_speed(root, args.models, args.clips, args.batch_sizes,
-                                         args.threads, args.device)
+                                         args.threads, args.device, args.hub_size)
         memory = measure_memory(root / "memory", args.memory_scale, args.threads)
     machine["load_average_at_end"] = list(os.getloadavg())
     results = {"machine": machine,
@@ -108,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "corpus": f"GTZAN-like .au, {CORPUS_RATE_HZ} Hz mono PCM_16 "
                                    "(mgc.datasets.synthesis.render_clip)",
                          "batch_sizes": args.batch_sizes, "weights": f"random, seed {SEED}",
+                         "hub_size": args.hub_size,
                          "tolerance": TOLERANCE,
                          "timing": "wall clock from the loaded model to the last vector "
                                    "(ours: to the final Parquet file), decode included, after "
@@ -123,6 +132,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"roofline: matmul {roofline['matmul_gflops']:.0f} GFLOP/s (probes before the timed "
           f"runs: {min(probes):.0f}-{max(probes):.0f}), conv 3x3 {roofline['conv_gflops']:.0f} "
           f"GFLOP/s (channels_last {roofline['conv_channels_last_gflops']:.0f})")
+    for name, result in models.items():
+        if "at_identity" in result:
+            same = result["at_identity"]
+            print(f"{name} at identical outputs ({same['clip_seconds']:g} s clips, in memory): "
+                  f"ours {same['ours_s_per_clip']:.3f} s/clip, reference "
+                  f"{same['reference_s_per_clip']:.3f}, {same['speedup']:.2f}x")
     print(f"memory: peak RSS {memory['small']['peak_rss_mb']:.0f} MB on "
           f"{memory['small']['clips']} clips, {memory['large']['peak_rss_mb']:.0f} MB on "
           f"{memory['large']['clips']} (x{memory['ratio']:.3f})")

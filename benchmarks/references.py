@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,13 @@ REFERENCE_RECIPES = {
              "under torch.no_grad(), output['embedding']",
     "vggish": "torchvggish vggish_input.wavfile_to_examples (soundfile.read int16, resampy to "
               "16 kHz, numpy log-mel) + torchvggish VGG forward, mean over examples",
+    "mert": "librosa.load(sr=24000) + transformers Wav2Vec2FeatureExtractor(do_normalize) on the "
+            "whole clip + HubertModel(output_hidden_states) on (1, samples), last layer mean "
+            "over time (MERT's model card; tiny random MERT-v1-shaped snapshot)",
+    "clap": "librosa.load(sr=48000) + transformers ClapFeatureExtractor + "
+            "ClapModel.get_audio_features on the clip (CLAP's model card; its processor "
+            "crops a clip over 10 s at random, so identity is checked on 10 s clips; tiny "
+            "random snapshot)",
     "byola": "librosa.load(sr=16000) + librosa.feature.melspectrogram (n_fft 1024, hop 160, 64 "
              "Slaney mels 60-7800 Hz, power 2, centred) + log(x + eps) + paper normalisation + "
              "AudioNTT2022 encoder on (1, 1, 64, T), max + mean over time",
@@ -182,17 +190,27 @@ class ByolaReference:
         return self.embed_wave(wave)
 
 
-REFERENCES: dict[str, type[PannsReference | VggishReference | ByolaReference]] = {
-    "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference}
+HUB_MODELS = ("mert", "clap")
+"""Models whose weights are a snapshot folder (config + safetensors), not one file."""
 
 
-def save_weights(model: str, weights_dir: Path) -> Path:
-    """Seeded random weights in the model's official file layout; both paths load this file.
+def weights_path(model: str, weights_dir: Path) -> Path:
+    """Where `save_weights` puts `model`'s weights: a file, or a hub snapshot folder."""
+    return weights_dir / (model if model in HUB_MODELS else f"{model}.pth")
 
-    BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show."""
+
+def save_weights(model: str, weights_dir: Path, hub_size: str = "tiny") -> Path:
+    """Seeded random weights in the model's official layout; both paths load them.
+
+    BatchNorm layers get random statistics, so a BatchNorm on the wrong axis would show.
+    The hub models get random snapshots of `hub_size` (defined below)."""
     weights_dir.mkdir(parents=True, exist_ok=True)
-    path = weights_dir / f"{model}.pth"
-    if model == "panns":
+    path = weights_path(model, weights_dir)
+    if model == "mert":
+        random_mert_snapshot(path, size=hub_size)
+    elif model == "clap":
+        random_clap_snapshot(path, size=hub_size)
+    elif model == "panns":
         torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
     elif model == "vggish":
         torch.save(reference_vggish(SEED).state_dict(), path)
@@ -202,3 +220,159 @@ def save_weights(model: str, weights_dir: Path) -> Path:
         randomise_batchnorm(encoder)
         torch.save(encoder.state_dict(), path)
     return path
+
+
+# --- the hub models: tiny random snapshots in the published layouts, and the model cards'
+# --- own recipes (the library's processor and forward, one clip at a time)
+
+TINY_MERT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "conv_dim": [16] * 7, "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+             "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_bias": False,
+             "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2,
+             "feat_extract_norm": "group", "do_stable_layer_norm": False}
+"""MERT-v1-95M's architecture (7 convs of stride 320 in all, post-norm encoder) shrunk."""
+MERT_ONLY_FIELDS = {"model_type": "mert_model", "architectures": ["MERTModel"],
+                    "auto_map": {"AutoModel": "modeling_MERT.MERTModel"},
+                    "attention_relax": -1.0, "deepnorm": False, "feature_extractor_cqt": False,
+                    "feature_extractor_cqt_bins": 336, "sample_rate": 24000}
+"""What MERT's config.json holds beyond HubertConfig's fields (configuration_MERT.py)."""
+TINY_CLAP_TEXT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "intermediate_size": 64, "max_position_embeddings": 80, "projection_dim": 16}
+TINY_CLAP_AUDIO = {"hidden_size": 128, "patch_embeds_hidden_size": 16, "depths": [1, 1, 1, 1],
+                   "num_attention_heads": [1, 1, 2, 2], "window_size": 8, "projection_dim": 16,
+                   "enable_fusion": False}
+"""HTSAT's four Swin stages (64 mel bins, 256x256 spectrogram image) at width 16."""
+HUB_SIZES = ("tiny", "full")
+"""`full`: the published architectures' sizes (transformers' HubertConfig defaults are HuBERT
+base, MERT-v1-95M's shape; ClapAudioConfig's are HTSAT-base, both CLAP checkpoints'), random
+weights, for timings that mean something; `tiny` for tests."""
+
+
+def _byte_level_alphabet() -> list[str]:
+    """GPT-2/RoBERTa's printable stand-ins for the 256 byte values (its byte-level BPE)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def write_tiny_tokenizer(folder: Path) -> int:
+    """A RoBERTa tokenizer with no merges (every byte one token) in the hub's file layout;
+    returns its vocabulary size."""
+    import json
+
+    from transformers import RobertaTokenizer
+
+    vocab = {token: i for i, token in enumerate(["<s>", "<pad>", "</s>", "<unk>",
+                                                 *_byte_level_alphabet(), "<mask>"])}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    return len(vocab)
+
+
+def random_mert_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random MERT-v1-shaped model (`size` from HUB_SIZES) saved as the hub repository
+    lays it out: MERT's config.json, the Wav2Vec2 preprocessor config, model.safetensors
+    with the published weight names (the positional conv's weight norm as `weight_g` and
+    `weight_v`)."""
+    import json
+
+    from safetensors.torch import save_file
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = HubertConfig(**(TINY_MERT if size == "tiny" else {}))
+    model = HubertModel(config).eval()
+    state = {name.replace("parametrizations.weight.original0", "weight_g")
+             .replace("parametrizations.weight.original1", "weight_v"): value.contiguous()
+             for name, value in model.state_dict().items()}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps({**config.to_dict(), **MERT_ONLY_FIELDS}))
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=24000, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(folder)
+    return folder
+
+
+def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random CLAP (HTSAT audio of `size` from HUB_SIZES, a tiny RoBERTa text tower) saved
+    by save_pretrained with its preprocessor (the unfused checkpoints' rand_trunc +
+    repeatpad) and a tiny tokenizer."""
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_tiny_tokenizer(folder)
+    torch.manual_seed(seed)
+    projection = TINY_CLAP_AUDIO["projection_dim"] if size == "tiny" else 512
+    config = ClapConfig(text_config={**TINY_CLAP_TEXT, "vocab_size": vocab_size,
+                                     "projection_dim": projection},
+                        audio_config={**(TINY_CLAP_AUDIO if size == "tiny" else {}),
+                                      "projection_dim": projection},
+                        projection_dim=projection)
+    ClapModel(config).eval().save_pretrained(folder)
+    ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad").save_pretrained(folder)
+    return folder
+
+
+class MertReference:
+    """MERT's model card: Wav2Vec2FeatureExtractor (do_normalize) on the whole clip, the
+    model with output_hidden_states, the chosen layer averaged over time; the model here is
+    transformers' HubertModel, since MERT's own class is remote code."""
+
+    sample_rate = 24000
+
+    def __init__(self, folder: Path, layer: int = -1) -> None:
+        import json
+
+        from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+        self.processor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
+        fields = json.loads((folder / "config.json").read_text())
+        config = HubertConfig(**{key: value for key, value in fields.items()
+                                 if key not in MERT_ONLY_FIELDS})
+        self.model = HubertModel.from_pretrained(folder, config=config)
+        self.model.eval().requires_grad_(False)   # as under no_grad; lets FLOPs be counted
+        self.layer = layer
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        inputs = self.processor(wave, sampling_rate=self.sample_rate, return_tensors="pt")
+        with torch.no_grad():
+            states = self.model(inputs["input_values"], output_hidden_states=True).hidden_states
+        return states[self.layer][0].mean(dim=0).numpy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(wave)
+
+
+class ClapReference:
+    """CLAP's model card: ClapProcessor's feature extractor on the clip, get_audio_features."""
+
+    sample_rate = 48000
+
+    def __init__(self, folder: Path) -> None:
+        from transformers import ClapFeatureExtractor, ClapModel
+
+        self.processor = ClapFeatureExtractor.from_pretrained(folder)
+        self.model = ClapModel.from_pretrained(folder).eval().requires_grad_(False)
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        from mgc.extractors.clap import projected
+
+        inputs = self.processor(wave, sampling_rate=self.sample_rate, return_tensors="pt")
+        with torch.no_grad():
+            return projected(self.model.get_audio_features(**inputs))[0].numpy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(wave)
+
+
+REFERENCES: dict[str, type[Any]] = {
+    "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference,
+    "mert": MertReference, "clap": ClapReference}

@@ -33,12 +33,26 @@ from benchmarks.harness import (
     render_corpus,
     set_threads,
 )
-from benchmarks.references import REFERENCE_RECIPES, REFERENCES, save_weights
+from benchmarks.references import (
+    HUB_MODELS,
+    REFERENCE_RECIPES,
+    REFERENCES,
+    save_weights,
+    weights_path,
+)
 
 CLIP_SECONDS = 30.0
 TOLERANCE = 1e-4
 IDENTITY_CLIPS = 2
 NEURAL_MODELS = ("byola", "panns", "vggish")
+ALL_MODELS = (*NEURAL_MODELS, *HUB_MODELS)
+"""The hub models (tiny random snapshots, `mgc[hf]`) run when asked for with --models."""
+IDENTITY_SECONDS = {"mert": 5.0, "clap": 10.0}
+"""The hub models are checked on one window of their trained length: beyond it ours
+averages windows (bounded memory) where the model cards run the whole clip (MERT) or crop
+it at random (CLAP's processor), so the functions differ there by design. Both paths are
+also timed on those clips (`at_identity`: ours batched, the reference one clip at a
+time, model and front end only), the speed ratio at identical outputs."""
 
 MATMUL_N = 2048
 CONV_SHAPE = (1, 128, 256, 64)
@@ -76,11 +90,27 @@ def measure_roofline() -> dict[str, Any]:
             "conv_channels_last_gflops": conv_flop / conv_last_s / 1e9}
 
 
+def _eager_run(ours: Any, waves: np.ndarray) -> Callable[[], Any]:
+    """Our path's arithmetic on `waves`, as the FLOP counter can see it. Inside a frozen
+    TorchScript graph the counter sees no ops: the same network is rebuilt and run eagerly
+    (the arithmetic is the same; only its scheduling differs). The hub models run eagerly."""
+    import torch
+
+    if not hasattr(ours, "build_network"):
+        return lambda: ours.embed(waves)
+    eager = ours.build_network()
+    if ours.weights.path is not None:
+        ours.load_weights(eager, ours.weights.path)
+    eager.eval()
+    return lambda: eager(torch.from_numpy(waves))
+
+
 def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
-               threads: int, device: str) -> dict[str, Any]:
+               threads: int, device: str, hub_size: str = "tiny") -> dict[str, Any]:
     """Write the shared weights, then for each model: feed identical decoded waveforms to
     our extractor and to the reference network (max abs difference), and count the FLOPs of
-    one 30 s clip on each path. Also measure the roofline."""
+    one 30 s clip on each path (the hub models' identity is on one window, IDENTITY_SECONDS).
+    Also measure the roofline."""
     import torch
 
     from mgc.audio import fit_length, load_audio
@@ -88,21 +118,27 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     set_threads(threads)
     result: dict[str, Any] = {"roofline": measure_roofline(), "models": {}}
     for model in models:
-        weights = save_weights(model, weights_dir)
+        weights = save_weights(model, weights_dir, hub_size)
         ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
-        n_samples = round(CLIP_SECONDS * ours.sample_rate)
-        waves = np.stack([fit_length(load_audio(p, ours.sample_rate), n_samples) for p in paths])
-        ours_vectors = ours.embed(waves)
-        # Inside a frozen TorchScript graph the counter sees no ops: count the same network
-        # run eagerly (the arithmetic is the same; only its scheduling differs).
-        eager = ours.build_network()
-        if ours.weights.path is not None:
-            ours.load_weights(eager, ours.weights.path)
-        eager.eval()
+        decoded = [load_audio(p, ours.sample_rate) for p in paths]
+        waves = np.stack([fit_length(d, round(CLIP_SECONDS * ours.sample_rate)) for d in decoded])
         with torch.inference_mode():
-            ours_flops = _counted(lambda e=eager, w=waves: e(torch.from_numpy(w)))[0]
+            ours_flops = _counted(_eager_run(ours, waves))[0]
         reference_flops, reference_vectors = _counted(
             lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        at_identity: dict[str, float] = {}
+        if model in IDENTITY_SECONDS:     # FLOPs on 30 s clips, identity on one window
+            waves = np.stack([fit_length(d, round(IDENTITY_SECONDS[model] * ours.sample_rate))
+                              for d in decoded])
+            start = time.perf_counter()
+            reference_vectors = np.stack([reference.embed_wave(clip) for clip in waves])
+            at_identity["reference_s_per_clip"] = (time.perf_counter() - start) / len(waves)
+        start = time.perf_counter()
+        ours_vectors = ours.embed(waves)
+        if at_identity:
+            at_identity["ours_s_per_clip"] = (time.perf_counter() - start) / len(waves)
+            at_identity["speedup"] = (at_identity["reference_s_per_clip"]
+                                      / at_identity["ours_s_per_clip"])
         result["models"][model] = {
             "sample_rate": ours.sample_rate, "dim": ours.dim,
             "max_abs_diff": float(np.abs(ours_vectors - reference_vectors).max()),
@@ -110,6 +146,8 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
             "identity_clips": len(paths),
             "ours_gflop_per_clip": ours_flops / len(paths) / 1e9,
             "reference_gflop_per_clip": reference_flops / len(paths) / 1e9,
+            **({"at_identity": {"clip_seconds": IDENTITY_SECONDS[model], **at_identity}}
+               if at_identity else {}),
         }
         progress(f"{model}: max |ours - reference| = "
                  f"{result['models'][model]['max_abs_diff']:.2e}")
@@ -167,7 +205,7 @@ def add_roofline(roofline: dict[str, Any], models: dict[str, dict[str, Any]]) ->
 def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[tuple[str, str]],
                     batch_sizes: list[int], threads: int, device: str) -> dict[str, Any]:
     """Time our path at each batch size and the reference path, each in its own process."""
-    weights = root / "weights" / f"{model}.pth"
+    weights = weights_path(model, root / "weights")
     raw_dir = root / "corpus"
     by_batch = {}
     for batch_size in batch_sizes:
@@ -184,19 +222,22 @@ def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[
     ours = {**by_batch[best_batch], "batch_size": best_batch,
             "by_batch_size": {str(b): summary for b, summary in by_batch.items()}}
     return {**{key: check[key] for key in ("sample_rate", "dim", "max_abs_diff",
-                                           "max_abs_embedding", "identity_clips")},
+                                           "max_abs_embedding", "identity_clips",
+                                           "at_identity") if key in check},
             "speedup": reference_summary["s_per_clip"] / ours["s_per_clip"],
             "ours": ours, "reference": {**reference_summary, "recipe": REFERENCE_RECIPES[model]}}
 
 
 def measure_speed(root: Path, models: list[str], clips: int, batch_sizes: list[int],
-                  threads: int, device: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+                  threads: int, device: str, hub_size: str = "tiny"
+                  ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(roofline, per-model results) on `clips` fresh 30 s clips written under `root`."""
     progress(f"rendering {clips} clips of {CLIP_SECONDS:g} s at {CORPUS_RATE_HZ} Hz")
     tracks = render_corpus(root / "corpus", clips, CLIP_SECONDS)
     identity_paths = [root / "corpus" / path for _, path in tracks[:IDENTITY_CLIPS]]
     progress("weights, identity checks, FLOP counts and roofline")
-    checks = in_subprocess(_check_job, models, root / "weights", identity_paths, threads, device)
+    checks = in_subprocess(_check_job, models, root / "weights", identity_paths, threads, device,
+                           hub_size)
     results = {model: benchmark_model(model, checks["models"][model], root, tracks,
                                       batch_sizes, threads, device)
                for model in models}

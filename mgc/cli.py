@@ -20,7 +20,7 @@ from mgc.pipeline.layout import JOINT, Layout
 
 if TYPE_CHECKING:
     from mgc.pipeline.sweeps import Sweep
-    from mgc.predict import Prediction
+    from mgc.predict import GenrePredictor, Prediction
 
 app = typer.Typer(help="Music genre classification on pretrained audio embeddings.",
                   no_args_is_help=True, add_completion=False)
@@ -64,7 +64,9 @@ def download(
 
 
 @app.command(help=(
-    "Predict the genre of audio files with a trained model bundle.\n\n"
+    "Predict the genre of audio files with a trained model bundle, or with no training at "
+    "all: --zero-shot --genres \"jazz,blues,rock\" lets CLAP choose among any genres you "
+    "name (clips are then CLAP's 10 s windows).\n\n"
     "Each file is decoded at the extractor's sample rate (any rate, mono or stereo) and cut "
     "into clips of the training clip length; a final partial clip counts only if it holds at "
     "least half a clip, and a file shorter than one clip is zero-padded. The clip "
@@ -91,13 +93,42 @@ def predict(
     as_csv: Annotated[bool, typer.Option(
         "--csv", help="Print CSV, one row per input and rank: path, rank, genre, probability, "
                       "clips, duration_s, error, warning.")] = False,
+    zero_shot: Annotated[bool, typer.Option(
+        "--zero-shot", help="No trained bundle: CLAP compares each file with the text prompts "
+                            "of --genres (needs mgc[hf]).")] = False,
+    genres: Annotated[str | None, typer.Option(
+        help='With --zero-shot: the label set, comma-separated, e.g. "jazz,blues,rock".',
+        show_default=False)] = None,
+    weights: Annotated[str, typer.Option(
+        help="With --zero-shot: 'pretrained' (the pinned CLAP snapshot, cached in MGC_CACHE) "
+             "or the path of a snapshot folder.")] = "pretrained",
+    clap_variant: Annotated[str, typer.Option(
+        "--clap", help="With --zero-shot: music (laion/larger_clap_music) or general "
+                       "(laion/clap-htsat-unfused).")] = "music",
 ) -> None:
     """Genre predictions for `paths` with the bundle `model` (help text in the decorator)."""
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
+    predictor = (_zero_shot_predictor(genres, weights, clap_variant, model) if zero_shot
+                 else _bundle_predictor(model, genres))
+    predictions = predictor.predict_paths(paths, top_k=top_k)
+    formatter = format_json if as_json else format_csv if as_csv else format_table
+    typer.echo(formatter(predictions))
+    failed = sum(not p.ok for p in predictions)
+    if failed:
+        typer.echo(f"{failed} of {len(predictions)} inputs could not be predicted", err=True)
+    if failed == len(predictions):
+        raise typer.Exit(1)
+
+
+def _bundle_predictor(model: Path | None, genres: str | None) -> GenrePredictor:
+    """The predictor of a trained bundle (`--model`, or the only one in models/joint)."""
     # Imported here so `mgc --help` and `mgc download` do not pay for torch and librosa.
     from mgc.predict import GenrePredictor
 
-    if as_json and as_csv:
-        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
+    if genres is not None:
+        raise typer.BadParameter("--genres needs --zero-shot (a bundle knows its genres)",
+                                 param_hint="--genres")
     try:
         model_dir = model if model is not None else default_model_dir(Layout().models(JOINT))
     except (FileNotFoundError, ValueError) as error:
@@ -109,14 +140,29 @@ def predict(
         raise typer.Exit(1) from None
     typer.echo(f"model {model_dir}: {predictor.info.extractor} embeddings, "
                f"{len(predictor.class_names)} genres", err=True)
-    predictions = predictor.predict_paths(paths, top_k=top_k)
-    formatter = format_json if as_json else format_csv if as_csv else format_table
-    typer.echo(formatter(predictions))
-    failed = sum(not p.ok for p in predictions)
-    if failed:
-        typer.echo(f"{failed} of {len(predictions)} inputs could not be predicted", err=True)
-    if failed == len(predictions):
-        raise typer.Exit(1)
+    return predictor
+
+
+def _zero_shot_predictor(genres: str | None, weights: str, variant: str,
+                         model: Path | None) -> GenrePredictor:
+    """CLAP's zero-shot predictor over the genres named on the command line."""
+    from mgc.predict import ZeroShotPredictor
+    from mgc.zeroshot import parse_genres
+
+    if model is not None:
+        raise typer.BadParameter("--zero-shot uses no bundle; drop --model", param_hint="--model")
+    try:
+        names = parse_genres(genres or "")
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--genres") from None
+    try:
+        predictor = ZeroShotPredictor(names, weights=weights, variant=variant)
+    except Exception as error:  # missing mgc[hf], weights not cached offline, a bad folder
+        typer.echo(f"error: cannot load CLAP: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"zero-shot CLAP {predictor.extractor.describe()['weights']}: "
+               f"{len(names)} genres", err=True)
+    return predictor
 
 
 @app.command(name="init-dataset", help=(

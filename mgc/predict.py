@@ -23,6 +23,7 @@ from mgc import extractors
 from mgc.audio import AUDIO_EXTENSIONS, AudioError, fit_length, stream_audio
 from mgc.bundle import INFO_FILE, BundleError, load_bundle
 from mgc.config import ConfigError
+from mgc.zeroshot import ZeroShotClassifier
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class GenrePredictor:
                 f"extractor {self.info.extractor!r} with options {self.info.extractor_options} "
                 f"gives {self.extractor.dim}-d")
         self.batch_size = batch_size
+        self.clip_samples = self.info.clip_samples
 
     @property
     def class_names(self) -> list[str]:
@@ -174,12 +176,12 @@ class GenrePredictor:
                         path: Path | str) -> tuple[np.ndarray, int]:
         """`predict_waveform` on a waveform arriving in blocks; features that are not finite
         are an AudioError naming `path`."""
-        clips = stream_prediction_clips(blocks, self.info.clip_samples)
+        clips = stream_prediction_clips(blocks, self.clip_samples)
         embeddings = []
         while batch := list(islice(clips, self.batch_size)):
             vectors = self.extractor.embed(np.stack(batch))
             if not np.isfinite(vectors).all():
-                raise AudioError(path, "unreadable", f"{self.info.extractor} features are not "
+                raise AudioError(path, "unreadable", f"{self.extractor.name} features are not "
                                  "finite for this audio")
             embeddings.append(vectors)
         return self.model.predict_proba(np.concatenate(embeddings)).mean(axis=0), sum(
@@ -211,13 +213,13 @@ class GenrePredictor:
         warnings = []
         if peak < SILENCE_PEAK:
             warnings.append(f"near-silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS)")
-        if samples < self.info.clip_samples / 2:
+        if samples < self.clip_samples / 2:
             warnings.append(f"short ({samples / rate:.2f} s, under half the "
-                            f"{self.info.clip_samples / rate:g} s training clip)")
+                            f"{self.clip_samples / rate:g} s clip)")
         order = np.argsort(-probabilities, kind="stable")[:top_k]
         return Prediction(
             path=path,
-            genres=tuple((self.info.class_names[i], float(probabilities[i])) for i in order),
+            genres=tuple((self.class_names[i], float(probabilities[i])) for i in order),
             n_clips=n_clips,
             duration_s=samples / rate,
             warning="; ".join(warnings) or None,
@@ -239,6 +241,28 @@ class GenrePredictor:
             results.append(item if isinstance(item, Prediction)
                            else self.predict_file(item, top_k))
         return results
+
+
+class ZeroShotPredictor(GenrePredictor):
+    """CLAP with genre prompts instead of a trained bundle: any file, any label set.
+
+    Files are judged in CLAP's 10 s windows (each a clip), probabilities averaged.
+    """
+
+    def __init__(self, genres: Sequence[str], weights: str = "pretrained",
+                 variant: str = "music", batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        self.extractor = extractors.load("clap", weights=weights, variant=variant)
+        self.model = ZeroShotClassifier(self.extractor, genres)
+        self.info = None
+        self.genres = list(genres)
+        self.clip_samples = self.extractor.window_samples
+        self.batch_size = batch_size
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.genres
 
 
 def _expand(paths: Iterable[Path]) -> Iterator[Path | Prediction]:

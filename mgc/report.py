@@ -15,6 +15,7 @@ import pandas as pd
 
 from mgc.atomic import atomic_path
 from mgc.paper import paper_accuracy
+from mgc.zeroshot import ZERO_SHOT
 
 
 def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
@@ -22,7 +23,7 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
     rows = []
     for path in sorted(metrics_files):
         run = json.loads(Path(path).read_text())
-        for classifier in ("dnn", "linear"):
+        for classifier in ("dnn", "linear", ZERO_SHOT):
             for test_set, scores in run.get(classifier, {}).items():
                 rows.append({
                     "train_set": run["train_set"], "model": run["model"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
@@ -33,6 +33,10 @@ from mgc.losses import LossConfig, multitask_loss
 from mgc.model import ClassifierConfig, GenreClassifier
 from mgc.split_roles import fold_roles
 from mgc.statistics import bootstrap_interval, per_track_correct
+from mgc.zeroshot import ZERO_SHOT
+
+ZeroShotScorer = Callable[[np.ndarray, list[str]], np.ndarray]
+"""(embeddings, class names) -> class probabilities, with no training (mgc/zeroshot.py)."""
 
 NOISE_MODES = ("off", "once", "every_epoch")
 
@@ -280,7 +284,8 @@ def _train_all(tasks: list[tuple], workers: int) -> list[TrainedClassifier]:
 def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
                      classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
-                     config: TrainConfig, workers: int = 1) -> SeedsResult:
+                     config: TrainConfig, workers: int = 1,
+                     zero_shot: ZeroShotScorer | None = None) -> SeedsResult:
     """Train each classifier kind once per seed on `data`'s train split (early stopping on
     its val split), `workers` trainings at once, score it on every test split it can label
     (`scoring_sets`: its own, and `others`' tracks of shared genres), and keep the best seed
@@ -289,6 +294,10 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     The linear probe is trained with plain cross-entropy whatever `loss` says: the
     multitask heads are a property of the DNN. "Best" is judged on validation accuracy
     only, never on test.
+
+    The `zeroshot` kind trains nothing: `zero_shot` scores every test split once (seeds
+    change nothing), and the kind is skipped for an extractor that has no text tower
+    (`zero_shot` None).
     """
     class_names = sorted(set(data.label))
     train, val = data.part(data.split == "train"), data.part(data.split == "val")
@@ -299,9 +308,14 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     tasks = [(train.x, y_train, val.x, y_val, len(class_names), classifier,
               loss if kind == "dnn" else LossConfig(), config, seed, kind)
-             for kind in classifier_kinds for seed in seeds]
+             for kind in classifier_kinds if kind != ZERO_SHOT for seed in seeds]
     results = iter(_train_all(tasks, workers))
     for kind in classifier_kinds:
+        if kind == ZERO_SHOT:
+            if zero_shot is not None:
+                metrics[kind] = _zero_shot_scores(evaluation, zero_shot, class_names,
+                                                  predicted)
+            continue
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
         stopping: list[TrainedClassifier] = []
         for seed in seeds:
@@ -334,11 +348,28 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                        confusion=confusion_rows(y_test, y_pred, class_names))
 
 
+def _zero_shot_scores(evaluation: dict[str, ScoringSet], zero_shot: ZeroShotScorer,
+                      class_names: list[str], predicted: dict[str, dict[str, np.ndarray]]
+                      ) -> dict[str, object]:
+    """The untrained zero-shot classifier's scores on every test set (one run: no seeds),
+    its predictions recorded in the `zeroshot` column."""
+    scores = {}
+    for name, test in evaluation.items():
+        proba = zero_shot(test.tracks.x, class_names)
+        predicted[name][ZERO_SHOT] = proba.argmax(axis=1)
+        scores[name] = {**summarise_over_seeds(
+            [classification_scores(test.y, proba, class_names)],
+            per_track_correct(test.y, proba.argmax(axis=1)[None, :])),
+            "n_test": len(test.y), "matched_by": test.matched_by}
+    return scores
+
+
 def prediction_table(evaluation: dict[str, ScoringSet],
                      predicted: dict[str, dict[str, np.ndarray]],
                      class_names: Sequence[str]) -> pd.DataFrame:
     """One row per (test set, track): its dataset, id and true label, and the label each
-    classifier kind and seed predicted (`<kind>_seed<seed>` columns)."""
+    classifier kind and seed predicted (`<kind>_seed<seed>` columns; `zeroshot`, which has
+    no seeds)."""
     parts = []
     for name, test in evaluation.items():
         part = pd.DataFrame({"test_set": name, "dataset": test.tracks.dataset,
@@ -353,7 +384,8 @@ def prediction_table(evaluation: dict[str, ScoringSet],
 def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
                      folds: int, classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
-                     config: TrainConfig, workers: int = 1) -> SeedsResult:
+                     config: TrainConfig, workers: int = 1,
+                     zero_shot: ZeroShotScorer | None = None) -> SeedsResult:
     """k-fold cross-validation: `train_over_seeds` once per fold (`fold_roles`: fold k
     tests, the next validates), every score the mean and std over folds of each fold's
     mean over seeds, as HEAR reports GTZAN.
@@ -366,14 +398,19 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
         replace(data, split=fold_roles(data.split, k, folds)),
         {name: replace(other, split=fold_roles(other.split, k, folds))
          for name, other in others.items()},
-        classifier_kinds, seeds, classifier, loss, config, workers) for k in range(folds)]
+        classifier_kinds, seeds, classifier, loss, config, workers, zero_shot)
+        for k in range(folds)]
     predictions = pd.concat([r.predictions.assign(fold=k) for k, r in enumerate(rounds)],
                             ignore_index=True)
     metrics: dict[str, object] = {"classes": rounds[0].metrics["classes"], "folds": folds}
     for kind in classifier_kinds:
+        if kind not in rounds[0].metrics:
+            continue  # zero-shot without a scorer
         metrics[kind] = {name: _over_folds([r.metrics[kind][name] for r in rounds],
                                            predictions[predictions["test_set"] == name], kind)
                          for name in rounds[0].metrics[kind]}
+        if kind == ZERO_SHOT:
+            continue
         metrics[f"{kind}_training"] = {
             key: float(np.mean([r.metrics[f"{kind}_training"][key] for r in rounds]))
             for key in rounds[0].metrics[f"{kind}_training"]}
@@ -392,7 +429,7 @@ def _over_folds(per_fold: Sequence[dict[str, object]], predictions: pd.DataFrame
     for key in ("accuracy", "macro_f1", "top2"):
         means = np.array([fold[key]["mean"] for fold in per_fold], dtype=float)
         summary[key] = {"mean": float(means.mean()), "std": float(means.std())}
-    columns = [c for c in predictions.columns if c.startswith(f"{kind}_seed")]
+    columns = [c for c in predictions.columns if c == kind or c.startswith(f"{kind}_seed")]
     correct = (predictions[columns].to_numpy() == predictions[["label"]].to_numpy()).mean(axis=1)
     low, high = bootstrap_interval(correct)
     summary["accuracy"].update(ci95_low=low, ci95_high=high)

@@ -110,3 +110,18 @@ def test_corpus_is_written_like_gtzan(tmp_path: Path) -> None:
     assert info.frames == 11025
     assert (tmp_path / tracks[10][1]).read_bytes() == (tmp_path / tracks[0][1]).read_bytes()
     assert (tmp_path / tracks[1][1]).read_bytes() != (tmp_path / tracks[0][1]).read_bytes()
+
+
+def test_hub_models_equal_their_model_card_recipes(tmp_path: Path) -> None:
+    """The identity check of the benchmark for mert and clap (tiny random snapshots)."""
+    pytest.importorskip("transformers")
+    from benchmarks.speed import _check_job
+
+    tracks = render_corpus(tmp_path / "corpus", 2, 12.0)
+    checked = _check_job(["mert", "clap"], tmp_path / "weights",
+                         [tmp_path / "corpus" / path for _, path in tracks], 1, "cpu")
+    for model, dim in (("mert", 32), ("clap", 16)):
+        result = checked["models"][model]
+        assert result["dim"] == dim and result["max_abs_diff"] < 1e-4, (model, result)
+        assert result["ours_gflop_per_clip"] > 0 and result["reference_gflop_per_clip"] > 0
+        assert result["at_identity"]["speedup"] > 0      # the ratio at identical outputs

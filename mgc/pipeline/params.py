@@ -26,6 +26,7 @@ from mgc.pipeline.layout import JOINT
 from mgc.pipeline.yaml12 import load_yaml12
 from mgc.splits import PROTOCOLS
 from mgc.train import NoiseConfig, TrainConfig
+from mgc.zeroshot import ZERO_SHOT
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -139,7 +140,11 @@ class TrainParams:
         if not self.seeds or not all(0 <= seed < 2**32 for seed in self.seeds):
             raise invalid("seeds", list(self.seeds),
                           f"expected a non-empty list of integers in [0, {2**32 - 1}]")
-        _names("classifiers", self.classifiers, list(CLASSIFIER_KINDS))
+        _names("classifiers", self.classifiers, [*CLASSIFIER_KINDS, ZERO_SHOT])
+        if self.classifiers[0] == ZERO_SHOT:
+            raise invalid("classifiers", list(self.classifiers),
+                          f"{ZERO_SHOT} cannot come first: the first kind is the model each "
+                          "train stage ships, and zero-shot trains none")
         check_range("threads", self.threads, 1, 256)
         check_range("workers", self.workers, 1, 256)
         object.__setattr__(self, "training", TrainConfig(

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from dvclive.plots import Metric
 
+from mgc import extractors
 from mgc.atomic import atomic_path, write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
@@ -23,7 +24,8 @@ from mgc.evaluate import align
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
 from mgc.pipeline.params import Params
-from mgc.train import SeedsResult, train_over_folds, train_over_seeds
+from mgc.train import SeedsResult, ZeroShotScorer, train_over_folds, train_over_seeds
+from mgc.zeroshot import ZERO_SHOT, ZeroShotClassifier, supports_zero_shot
 
 
 def _log_curves(history: list[dict[str, float]], directory: Path) -> None:
@@ -48,6 +50,16 @@ def _log_curves(history: list[dict[str, float]], directory: Path) -> None:
                 shutil.copyfile(writer.output_path, temp)
 
 
+def zero_shot_scorer(params: Params, model: str, layout: Layout) -> ZeroShotScorer | None:
+    """CLAP's zero-shot classifier over the class names, when `zeroshot` is asked for and
+    `model` embeds text; None otherwise (the row is then absent for that extractor)."""
+    if (ZERO_SHOT not in params.train.classifiers
+            or not supports_zero_shot(extractors.REGISTRY[model])):
+        return None
+    extractor = extractors.load(model, **extractor_options(params, model, layout))
+    return lambda x, class_names: ZeroShotClassifier(extractor, class_names).predict_proba(x)
+
+
 def train_set_model(params: Params, train_set: str, model: str, layout: Layout) -> SeedsResult:
     """Train and score every classifier kind over the seeds; write every output of the stage."""
     torch.set_num_threads(params.train.threads)
@@ -66,10 +78,10 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
-    workers = params.train.workers
-    result = (train_over_folds(data, others, params.data.folds, *settings, workers=workers)
-              if params.data.protocol == "kfold"
-              else train_over_seeds(data, others, *settings, workers=workers))
+    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout)}
+    result = (train_over_folds(data, others, params.data.folds, *settings, **run)
+              if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings,
+                                                                        **run))
 
     n_tracks = sum(len(pd.read_parquet(layout.tracks(d))) for d in members)
     first = metadata[members[0]]

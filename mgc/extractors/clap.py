@@ -1,0 +1,112 @@
+"""LAION CLAP (Wu et al. 2023): audio and text in one embedding space, through transformers'
+`ClapModel`, 48 kHz; its audio embedding is the extractor's output and its text embedding
+makes zero-shot classification possible (mgc/zeroshot.py).
+
+Preprocessing is the snapshot's own `ClapFeatureExtractor` (its `preprocessor_config.json`:
+48 kHz, 64-band log-mel, hop 480, 10 s maximum, the checkpoint's filterbank and padding),
+applied to windows of at most 10 s (foundation.py), so no window is ever cropped at
+random. Two deviations from calling the processor on a whole clip, both for
+determinism: the processor's random crop of a clip longer than 10 s is replaced by windows
+averaged by their length; and `is_longer` is false for every window (each fits the model's
+10 s), where the processor, in `fusion` mode, marks a random clip of a batch as longer.
+Variants: `music` (laion/larger_clap_music, LAION's HTSAT-base music checkpoint) and
+`general` (laion/clap-htsat-unfused). With `enable_fusion` in a checkpoint's config (not
+verified offline for larger_clap_music), the model loads the same way and, every window
+fitting 10 s, uses its global branch only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+
+from mgc.extractors.foundation import FoundationExtractor, import_transformers
+from mgc.extractors.hub import HubModel, check_loading
+from mgc.extractors.neural import check_choice
+from mgc.extractors.weights import WeightsError
+
+SAMPLE_RATE = 48000
+WINDOW_SECONDS = 10.0
+
+Variant = Literal["music", "general"]
+# Revisions found pinned in public code that downloads these repositories (README, "Pinned
+# revisions"); that they hold model.safetensors is not verified offline.
+VARIANTS: dict[str, HubModel] = {
+    "music": HubModel("laion/larger_clap_music", "a0b4534a14f58e20944452dff00a22a06ce629d1"),
+    "general": HubModel("laion/clap-htsat-unfused", "8fa0f1c6d0433df6e97c127f64b2a1d6c0dcda8a"),
+}
+
+
+def projected(output: Any) -> torch.Tensor:
+    """The projected embeddings from `get_audio_features`/`get_text_features`: a tensor in
+    transformers 4, the `pooler_output` of a model output in transformers 5."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+class ClapExtractor(FoundationExtractor):
+    """CLAP audio embeddings (512-d for the published checkpoints), and text embeddings."""
+
+    name = "clap"
+
+    def __init__(self, weights: str | Path = "pretrained", variant: Variant = "music",
+                 revision: str | None = None, device: str = "auto",
+                 progress: bool = True) -> None:
+        check_choice("variant", variant, get_args(Variant))
+        self.variant = variant
+        self.sample_rate = SAMPLE_RATE
+        self.window_samples = round(WINDOW_SECONDS * SAMPLE_RATE)
+        published = VARIANTS[variant]
+        self._tokenizer: Any = None
+        super().__init__(weights=weights, device=device, progress=progress,
+                         model=HubModel(published.repo_id, revision or published.revision))
+
+    def load_model(self, folder: Path) -> None:
+        transformers = import_transformers()
+        if not (folder / "preprocessor_config.json").exists():
+            raise WeightsError(f"{folder}: no preprocessor_config.json (CLAP's front end "
+                               "settings)")
+        self.features = transformers.ClapFeatureExtractor.from_pretrained(
+            folder, local_files_only=True)
+        if self.features.sampling_rate != SAMPLE_RATE:
+            raise WeightsError(f"{folder}: sampling_rate {self.features.sampling_rate}, "
+                               f"expected {SAMPLE_RATE}")
+        model, info = transformers.ClapModel.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True, output_loading_info=True)
+        check_loading(info, folder)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        self.dim = model.config.projection_dim
+
+    def input_features(self, windows: torch.Tensor) -> torch.Tensor:
+        """The processor's log-mel input for windows of at most 10 s each."""
+        batch = self.features(list(windows.cpu().numpy()), sampling_rate=SAMPLE_RATE,
+                              return_tensors="pt")
+        return batch["input_features"].to(self.device)
+
+    def embed_windows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.input_features(windows)
+        is_longer = torch.zeros(len(windows), 1, dtype=torch.bool, device=self.device)
+        vectors = projected(self.model.get_audio_features(input_features=features,
+                                                               is_longer=is_longer))
+        samples = torch.full((len(windows),), windows.shape[1], dtype=torch.float64)
+        return vectors * windows.shape[1], samples
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised text embeddings (len(texts), dim), with the snapshot's tokenizer."""
+        if self._tokenizer is None:
+            self._tokenizer = import_transformers().AutoTokenizer.from_pretrained(
+                self.snapshot.path, local_files_only=True)
+        tokens = self._tokenizer(list(texts), padding=True, return_tensors="pt").to(self.device)
+        with torch.inference_mode():
+            vectors = projected(self.model.get_text_features(**tokens))
+        return torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
+
+    def logit_scale(self) -> float:
+        """CLAP's learnt temperature for audio-to-text logits (`logit_scale_a`, as a log)."""
+        return float(self.model.logit_scale_a.detach().exp())
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variant": self.variant}

@@ -1,0 +1,99 @@
+"""What the hub's transformer extractors (MERT, CLAP) share: a pinned snapshot, a device,
+and long audio cut into windows of the model's trained length.
+
+A transformer's attention is quadratic in its input: MERT's issue tracker reports a
+10-minute clip asking for 90 GB. Each clip is therefore cut into windows of the length the
+model was trained on (the last, shorter one kept if it holds at least a second), and the
+model sees at most one batch of windows at a time, so memory depends on the batch size and
+the window, never on the clip length. Each window gives a sum of vectors and a weight (MERT:
+frame sum and frame count; CLAP: the window embedding times its samples), and the clip
+vector is their weighted mean: for a clip that fits one window it is exactly the model
+card's recipe.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mgc.config import invalid
+from mgc.extractors.base import Extractor
+from mgc.extractors.hub import HubModel, Snapshot, resolve_snapshot
+from mgc.extractors.neural import full_float32, resolve_device
+from mgc.extractors.weights import PRETRAINED
+
+HF_IMPORT_HINT = "the hub extractors need transformers: pip install 'mgc[hf]'"
+
+
+def window_spans(n_samples: int, window_samples: int, min_tail_samples: int
+                 ) -> list[tuple[int, int]]:
+    """(start, stop) of the windows a clip of `n_samples` is cut into: full windows, then
+    the remainder if it is the whole clip or at least `min_tail_samples` long."""
+    spans = [(start, start + window_samples)
+             for start in range(0, n_samples - window_samples + 1, window_samples)]
+    done = spans[-1][1] if spans else 0
+    if n_samples > done and (not spans or n_samples - done >= min_tail_samples):
+        spans.append((done, n_samples))
+    return spans
+
+
+def import_transformers() -> Any:
+    """The transformers package, imported only when a hub model is built (`mgc[hf]`)."""
+    try:
+        import transformers
+    except ImportError:
+        raise ImportError(HF_IMPORT_HINT) from None
+    return transformers
+
+
+class FoundationExtractor(Extractor):
+    """A hub transformer applied window by window; subclasses set `window_samples` and
+    `sample_rate` and implement `load_model` and `embed_windows`."""
+
+    window_samples: int
+
+    def __init__(self, *, weights: str | Path, model: HubModel, device: str,
+                 progress: bool = True) -> None:
+        if str(weights) == "random":
+            raise invalid("weights", weights, f"use '{PRETRAINED}' or a snapshot folder: a hub "
+                          "model's architecture comes from its config.json, so there is no "
+                          "random baseline")
+        self.hub_model = model
+        self.device = resolve_device(device)
+        self.snapshot: Snapshot = resolve_snapshot(weights, model, progress=progress)
+        self.load_model(self.snapshot.path)
+
+    @abstractmethod
+    def load_model(self, folder: Path) -> None:
+        """Build the network from the snapshot's config and load its safetensors weights."""
+
+    @abstractmethod
+    def embed_windows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(vector sums (n, dim), weights (n,)) for a batch of equal-length windows."""
+
+    def prepare(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Whole-clip preprocessing before windowing (none by default)."""
+        return waveforms
+
+    def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), full_float32(self.device):
+            clips = self.prepare(torch.from_numpy(np.ascontiguousarray(waveforms)))
+            batch, n_samples = clips.shape
+            spans = window_spans(n_samples, self.window_samples, self.sample_rate)
+            sums = torch.zeros(batch, self.dim, dtype=torch.float64)
+            weights = torch.zeros(batch, dtype=torch.float64)
+            for start, stop in spans:
+                window_sums, window_weights = self.embed_windows(
+                    clips[:, start:stop].to(self.device))
+                sums += window_sums.double().cpu()
+                weights += window_weights.double().cpu()
+            return (sums / weights[:, None]).float().numpy()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "weights": self.snapshot.label,
+                "weights_sha256": self.snapshot.sha256, "repo_id": self.hub_model.repo_id,
+                "revision": self.hub_model.revision, "window_samples": self.window_samples}

@@ -1,0 +1,135 @@
+"""MERT-v1 (Li et al. 2023, m-a-p): a HuBERT-style music model, 24 kHz, one layer's frames
+averaged over time.
+
+MERT's official code is remote (`trust_remote_code`), which mgc never runs. Its
+`MERTModel` (modeling_MERT.py in the hub repositories) subclasses transformers'
+`HubertModel` and keeps its attribute names: the same `HubertFeatureEncoder`, a feature
+projection with HuBERT's `feat_proj_layer_norm` option, and `HubertEncoder` (or
+`HubertEncoderStableLayerNorm`, the 330M model). Two additions never change inference of
+the v1 checkpoints: the CQT branch is built only with `feature_extractor_cqt: true`, and
+`attention_relax` subtracts each attention row's maximum before the softmax, which the
+softmax ignores (and it only applies in its `deepnorm` encoder). So `HubertModel`, built
+from the snapshot's own config.json, loads the published weight names unchanged; a config
+that turns on the CQT branch or deepnorm is refused rather than misread.
+
+Preprocessing, from the model card and its `preprocessor_config.json`
+(`Wav2Vec2FeatureExtractor`, `do_normalize: true`): 24 kHz mono, each clip normalised to
+zero mean and unit variance (variance + 1e-7) as a whole; 75 frames per second. Pre-trained
+on 5 s excerpts (the model card's table), so clips are embedded in 5 s windows
+(foundation.py). `layer` picks one of the 13 (95M) or 25 (330M) hidden states, 0 being the
+transformer's input; "last" is the final layer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+
+from mgc.config import invalid
+from mgc.extractors.foundation import FoundationExtractor, import_transformers
+from mgc.extractors.hub import HubModel, check_loading, read_config
+from mgc.extractors.neural import check_choice
+from mgc.extractors.weights import WeightsError
+
+SAMPLE_RATE = 24000
+WINDOW_SECONDS = 5.0
+NORMALISATION_EPS = 1e-7
+LAST = "last"
+
+Variant = Literal["95M", "330M"]
+# Commits seen in public links to the hub repositories (README.md at these revisions); that
+# they hold model.safetensors is not verified offline (README, "Pinned revisions").
+VARIANTS: dict[str, HubModel] = {
+    "95M": HubModel("m-a-p/MERT-v1-95M", "c6956079416720decc25b23871851f7f9feb2834"),
+    "330M": HubModel("m-a-p/MERT-v1-330M", "6d2dcaa611e802fd0dc71adbd415e76a76223054"),
+}
+UNSUPPORTED = {"feature_extractor_cqt": "the CQT input branch",
+               "deepnorm": "deepnorm residual scaling"}
+
+
+def hubert_config(mert_config: dict[str, Any]) -> Any:
+    """A transformers `HubertConfig` with the MERT config's architecture fields."""
+    transformers = import_transformers()
+    for key, what in UNSUPPORTED.items():
+        if mert_config.get(key):
+            raise WeightsError(f"config.json sets {key}: {what} is not part of HubertModel; "
+                               "only MERT-v1 configs without it are supported")
+    known = set(transformers.HubertConfig().to_dict())
+    fields = {key: value for key, value in mert_config.items()
+              if key in known and key not in ("architectures", "model_type", "auto_map",
+                                              "transformers_version")}
+    return transformers.HubertConfig(**fields)
+
+
+class MertExtractor(FoundationExtractor):
+    """MERT-v1 clip embeddings: 768-d (95M) or 1024-d (330M), one layer averaged over time."""
+
+    name = "mert"
+
+    def __init__(self, weights: str | Path = "pretrained", variant: Variant = "95M",
+                 revision: str | None = None, layer: int | Literal["last"] = LAST,
+                 window_seconds: float = WINDOW_SECONDS, device: str = "auto",
+                 progress: bool = True) -> None:
+        check_choice("variant", variant, get_args(Variant))
+        if not 0.5 <= window_seconds <= 30.0:
+            raise invalid("window_seconds", window_seconds, "must be between 0.5 and 30 "
+                          f"(MERT-v1 was trained on {WINDOW_SECONDS:g} s)")
+        self.variant = variant
+        self.layer_option = layer
+        self.sample_rate = SAMPLE_RATE
+        self.window_samples = round(window_seconds * SAMPLE_RATE)
+        published = VARIANTS[variant]
+        super().__init__(weights=weights, device=device, progress=progress,
+                         model=HubModel(published.repo_id, revision or published.revision))
+
+    def load_model(self, folder: Path) -> None:
+        transformers = import_transformers()
+        config = hubert_config(read_config(folder))
+        self._check_preprocessor(folder)
+        n_states = config.num_hidden_layers + 1
+        if self.layer_option == LAST:
+            self.layer = config.num_hidden_layers
+        elif isinstance(self.layer_option, int) and 0 <= self.layer_option < n_states:
+            self.layer = self.layer_option
+        else:
+            raise invalid("layer", self.layer_option,
+                          f"expected 'last' or a hidden-state index 0-{n_states - 1}")
+        model, info = transformers.HubertModel.from_pretrained(
+            folder, config=config, local_files_only=True, use_safetensors=True,
+            output_loading_info=True)
+        check_loading(info, folder)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        self.dim = config.hidden_size
+
+    def _check_preprocessor(self, folder: Path) -> None:
+        """The snapshot's preprocessor must be the model card's: 24 kHz, normalised."""
+        path = folder / "preprocessor_config.json"
+        if not path.exists():
+            return
+        settings = json.loads(path.read_text())
+        if (settings.get("sampling_rate", SAMPLE_RATE) != SAMPLE_RATE
+                or not settings.get("do_normalize", True)):
+            raise WeightsError(f"{path}: expected sampling_rate {SAMPLE_RATE} and "
+                               f"do_normalize true (MERT-v1), found {settings}")
+
+    def prepare(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Wav2Vec2FeatureExtractor's normalisation, over each whole clip."""
+        mean = waveforms.mean(dim=1, keepdim=True)
+        variance = waveforms.var(dim=1, unbiased=False, keepdim=True)
+        return (waveforms - mean) / torch.sqrt(variance + NORMALISATION_EPS)
+
+    def hidden_states(self, windows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every layer's frames (each (n, frames, dim)): what a later all-layers mode reads."""
+        return self.model(windows, output_hidden_states=True).hidden_states
+
+    def embed_windows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = self.hidden_states(windows)[self.layer]
+        count = torch.full((len(windows),), frames.shape[1], dtype=torch.float64)
+        return frames.sum(dim=1), count
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variant": self.variant, "layer": self.layer,
+                "pooling": "mean"}

@@ -1,0 +1,54 @@
+"""The hub extractors through the whole pipeline, offline: `dvc exp run -S
+'embed.models=[clap,mert]'` with `weights: /path` to tiny test snapshots, CLAP's zero-shot row
+beside the DNN."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dvc_project import scaffold_project
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("transformers")
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MGC_CACHE": str(cwd / ".mgc-cache"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (f"{' '.join(args)} failed:\n{result.stdout[-4000:]}\n"
+                                    f"{result.stderr[-4000:]}")
+    return result.stdout + result.stderr
+
+
+def test_exp_run_with_clap_and_mert_snapshots_runs_end_to_end(tmp_path: Path) -> None:
+    from benchmarks.references import random_clap_snapshot, random_mert_snapshot
+
+    clap = random_clap_snapshot(tmp_path / "snapshots" / "clap")
+    mert = random_mert_snapshot(tmp_path / "snapshots" / "mert")
+
+    def tiny(params: dict[str, Any]) -> None:
+        for source in ("synth_gtzan", "synth_fma"):
+            params["data"]["sources"][source].update(clips_per_genre=6, clip_seconds=2)
+        params["train"].update(seeds=[0], epochs=3)
+
+    root = scaffold_project(tmp_path / "project", tiny)
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "baseline"], root)
+    _run(["dvc", "exp", "run", "-S", "embed.models=[clap,mert]",
+          "-S", "train.classifiers=[dnn,zeroshot]", "-S", f"embed.clap.weights={clap}",
+          "-S", f"embed.mert.weights={mert}", "-S", "embed.clap.device=cpu",
+          "-S", "embed.mert.device=cpu"], root)
+    clap_run = json.loads((root / "metrics/runs/synth_gtzan/clap.json").read_text())
+    mert_run = json.loads((root / "metrics/runs/synth_gtzan/mert.json").read_text())
+    assert clap_run["weights"] == str(clap) and "zeroshot" in clap_run and "dnn" in clap_run
+    assert "zeroshot" not in mert_run and "dnn" in mert_run
+    report = (root / "report.md").read_text()
+    assert "| synth_gtzan | clap |" in report and "| zeroshot |" in report

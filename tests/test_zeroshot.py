@@ -1,0 +1,130 @@
+"""Zero-shot classification with CLAP: prompts, cosine scoring, its row in the train
+matrix, and `mgc predict --zero-shot` on a tiny random CLAP snapshot."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from mgc.cli import app
+from mgc.evaluate import LabelledEmbeddings
+from mgc.losses import LossConfig
+from mgc.model import ClassifierConfig
+from mgc.train import TrainConfig, train_over_seeds
+from mgc.zeroshot import (
+    PROMPT_TEMPLATES,
+    ZERO_SHOT,
+    ZeroShotClassifier,
+    genre_text,
+    parse_genres,
+    supports_zero_shot,
+)
+
+GENRES = ["jazz", "blues", "rock"]
+
+
+class _Axes:
+    """A text tower that maps each genre's prompts to its own axis: the ideal CLAP."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen += texts
+        vectors = np.zeros((len(texts), 4))
+        for row, text in enumerate(texts):
+            vectors[row, next(i for i, g in enumerate(GENRES) if re.search(rf"\b{g}\b", text))] = 1
+        return vectors
+
+    def logit_scale(self) -> float:
+        return 10.0
+
+
+def test_genre_names_become_both_prompts() -> None:
+    tower = _Axes()
+    ZeroShotClassifier(tower, GENRES)
+    assert tower.seen[:2] == ["This is a jazz song.", "This is a sound of jazz."]
+    assert len(tower.seen) == len(GENRES) * len(PROMPT_TEMPLATES)
+    assert genre_text("gtzan/hip_hop") == "hip hop"
+
+
+def test_the_closest_prompt_wins_by_cosine() -> None:
+    classifier = ZeroShotClassifier(_Axes(), GENRES)
+    audio = np.array([[0.1, 3.0, 0.0, 0.5], [2.0, 0.0, 0.1, 0.0]])
+    proba = classifier.predict_proba(audio)
+    assert proba.argmax(axis=1).tolist() == [1, 0]
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert np.allclose(classifier.predict_proba(audio * 7), proba)   # scale-free: cosine
+
+
+def test_parse_genres_refuses_fewer_than_two_and_repeats() -> None:
+    assert parse_genres(" jazz, blues ,rock,") == GENRES
+    with pytest.raises(ValueError, match="at least two"):
+        parse_genres("jazz")
+    with pytest.raises(ValueError, match="jazz named more than once"):
+        parse_genres("jazz,blues,jazz")
+
+
+def test_zeroshot_is_a_row_beside_the_probes_without_training() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(GENRES, 12)
+    x = np.eye(4)[[GENRES.index(g) for g in labels]] + 0.1 * rng.standard_normal((36, 4))
+    split = np.tile(["train"] * 8 + ["val"] * 2 + ["test"] * 2, 3)
+    data = LabelledEmbeddings(x=x.astype(np.float32), label=labels, split=split,
+                              dataset=np.array(["d"] * 36), track_id=np.arange(36))
+    tower = _Axes()
+    result = train_over_seeds(data, {}, ["linear", ZERO_SHOT], [0], ClassifierConfig(),
+                              LossConfig(), TrainConfig(epochs=2),
+                              zero_shot=lambda emb, names: ZeroShotClassifier(
+                                  tower, names).predict_proba(emb))
+    assert result.metrics[ZERO_SHOT]["d"]["accuracy"]["mean"] == 1.0
+    assert result.metrics[ZERO_SHOT]["d"]["n_test"] == 6
+    without = train_over_seeds(data, {}, ["linear", ZERO_SHOT], [0], ClassifierConfig(),
+                               LossConfig(), TrainConfig(epochs=2))
+    assert ZERO_SHOT not in without.metrics            # an extractor with no text tower
+
+
+def test_only_clap_supports_zero_shot() -> None:
+    from mgc.extractors import REGISTRY
+
+    assert [name for name, cls in sorted(REGISTRY.items()) if supports_zero_shot(cls)] == ["clap"]
+
+
+def test_cli_predict_zero_shot_any_label_set(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from benchmarks.references import random_clap_snapshot
+
+    snapshot = random_clap_snapshot(tmp_path / "clap")
+    song = tmp_path / "song.wav"
+    t = np.arange(17 * 22050) / 22050
+    soundfile.write(song, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
+    result = CliRunner().invoke(app, ["predict", str(song), "--zero-shot", "--genres",
+                                      "jazz,blues,rock,metal", "--weights", str(snapshot),
+                                      "--top-k", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert sorted(g["genre"] for g in record["genres"]) == ["blues", "jazz", "metal", "rock"]
+    assert abs(sum(g["probability"] for g in record["genres"]) - 1) < 1e-6
+    assert record["clips"] == 2           # 17 s: a 10 s window and a 7 s tail (over half)
+    refused = CliRunner().invoke(app, ["predict", str(song), "--zero-shot", "--genres", "jazz"])
+    assert refused.exit_code == 2 and "at least two" in refused.output
+
+
+def test_params_take_zeroshot_after_a_trained_kind_only() -> None:
+    from mgc.pipeline.params import ParamsError, parse_params
+    from mgc.pipeline.yaml12 import load_yaml12
+
+    raw = load_yaml12((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["train"]["classifiers"] = ["dnn", ZERO_SHOT]
+    raw["embed"]["models"] = ["clap"]
+    assert parse_params(raw).train.classifiers == ("dnn", ZERO_SHOT)
+    raw["train"]["classifiers"] = [ZERO_SHOT, "dnn"]
+    with pytest.raises(ParamsError, match="zeroshot cannot come first"):
+        parse_params(raw)
