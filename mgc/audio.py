@@ -7,7 +7,9 @@ indexer, the extraction stage and `mgc predict` can never disagree about it. sou
 
 from __future__ import annotations
 
+import functools
 import math
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,29 @@ _RESAMPLE_MARGIN_S = 1.0
 """Source audio decoded past the last needed sample when a file is cropped: more than soxr's
 HQ filter reaches, so the cropped output is bit-identical to resampling the whole file."""
 _DECODE_ERRORS = (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError)
+
+
+@functools.cache
+def prepare_for_threads() -> None:
+    """Decode a tiny file, and fail to decode a bogus one, once in the calling thread, so
+    that every soundfile (cffi) function the decoders use is bound before threads share it.
+
+    cffi 2 binds C functions and types lazily on first use, and on GIL builds of Python
+    that first binding is not thread-safe: two decoder threads reaching one function at
+    once abort the process (`realize_c_type.c: Assertion ... failed`, seen in the extract
+    stage). Bound once, later calls from any thread are plain calls.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        good, bogus = Path(scratch) / "tone.wav", Path(scratch) / "bogus.wav"
+        soundfile.write(good, np.zeros(64, dtype=np.float32), MIN_RATE_HZ, subtype="PCM_16")
+        bogus.write_bytes(b"not audio at all")
+        with _Decoder(good) as decoder:
+            for _ in decoder.blocks():
+                pass
+        try:
+            _Decoder(bogus)
+        except AudioError:
+            pass
 
 
 class _Decoder:

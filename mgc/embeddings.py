@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from mgc.atomic import atomic_path, write_parquet
-from mgc.audio import AudioError, fit_length, load_audio
+from mgc.audio import AudioError, fit_length, load_audio, prepare_for_threads
 
 if TYPE_CHECKING:
     from mgc.extractors import Extractor
@@ -153,6 +153,7 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
         while ahead:
             yield ahead.popleft().result()
 
+    prepare_for_threads()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = in_order(pool)
         ids, waves, skipped = [], [], {}

@@ -141,3 +141,4 @@ def test_split_into_clips_covers_the_song_in_order() -> None:
     assert split_into_clips(np.zeros(0, np.float32), 4).shape == (1, 4)
     with pytest.raises(ValueError, match="clip_samples"):
         split_into_clips(wave, -1)
+

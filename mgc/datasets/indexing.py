@@ -14,7 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mgc.archive import safe_extract
-from mgc.audio import AudioError, probe
+from mgc.audio import AudioError, prepare_for_threads, probe
 from mgc.datasets.base import TRACK_COLUMNS, USABLE_STATUSES, Dataset
 
 
@@ -49,6 +49,7 @@ def index_tracks(dataset: Dataset, raw_dir: Path, progress: bool = True) -> pd.D
     root = dataset.audio_root(raw_dir)
     paths = [root / relative for relative in catalogue["path"]]
     workers = max(1, min(8, os.cpu_count() or 1))
+    prepare_for_threads()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         statuses = list(tqdm(
             pool.map(lambda p: _status_of(p, dataset.nominal_clip_seconds), paths),
