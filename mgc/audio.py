@@ -7,6 +7,7 @@ indexer, the extraction stage and `mgc predict` can never disagree about it. sou
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import tempfile
@@ -82,10 +83,8 @@ def prepare_for_threads() -> None:
         with _Decoder(good) as decoder:
             for _ in decoder.blocks():
                 pass
-        try:
+        with contextlib.suppress(AudioError):
             _Decoder(bogus)
-        except AudioError:
-            pass
 
 
 class _Decoder:
