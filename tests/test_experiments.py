@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,18 @@ def test_sweep_runs_as_dvc_experiments_and_reports(tmp_path: Path) -> None:
     run("dvc", "queue", "stop")
     status = run("dvc", "queue", "status")
     assert "Running" not in status and "Queued" not in status
+
+
+def test_a_narrowed_experiment_reports_only_its_own_runs(
+        document: list[dict[str, Any]]) -> None:
+    """An experiment run with `embed.models` or `train.sets` narrowed keeps the baseline's
+    other run files in its commit; they are not its results."""
+    records = parse_exp_show(document)
+    narrowed = [replace(r, params={**r.params, "train.sets": ["synth_gtzan", "joint"]})
+                if r.name == "fx-depth-1" else r for r in records]
+    table = experiment_table(narrowed)
+    depth = table[table["experiment"] == "fx-depth-1"]
+    assert sorted(depth["train_set"]) == ["joint", "synth_gtzan"]
+    other = [replace(r, params={**r.params, "embed.models": ["byola"]})
+             if r.name == "fx-depth-1" else r for r in records]
+    assert "fx-depth-1" not in set(experiment_table(other)["experiment"])

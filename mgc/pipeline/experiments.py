@@ -252,6 +252,15 @@ def loss_heads(params: Mapping[str, Any]) -> str:
     return f"{' + '.join(term.name for term in metric)}, {heads} heads{share}"
 
 
+def _ran_in(record: ExperimentRecord, metrics: Mapping[str, Any]) -> bool:
+    """Whether a run metrics file belongs to the experiment's own runs: an experiment that
+    narrows `embed.models` or `train.sets` keeps its baseline's other run files in its
+    commit, untouched, and they must not be reported as its results."""
+    models, sets = record.params.get("embed.models"), record.params.get("train.sets")
+    return ((not isinstance(models, list) or metrics["model"] in models)
+            and (not isinstance(sets, list) or metrics["train_set"] in sets))
+
+
 def is_run_metrics(metrics: Any) -> bool:
     """Whether a metrics file is one train stage's run (not e.g. the summary)."""
     return (isinstance(metrics, Mapping) and isinstance(metrics.get("train_set"), str)
@@ -322,7 +331,7 @@ def experiment_table(records: Iterable[ExperimentRecord],
     rows = []
     for record in chosen:
         for path, metrics in sorted(record.metrics.items()):
-            if not is_run_metrics(metrics):
+            if not is_run_metrics(metrics) or not _ran_in(record, metrics):
                 continue
             test_set = own_test_set(metrics)
             paper = paper_accuracy(metrics["train_set"], metrics["model"])
