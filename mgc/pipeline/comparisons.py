@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from mgc.pipeline.layout import Layout
-from mgc.statistics import mcnemar_exact, paired_bootstrap
+from mgc.statistics import mcnemar_exact, paired_bootstrap, per_track_correct
 
 SIGNIFICANCE = 0.05
 CLASSIFIER = "dnn"
@@ -48,8 +48,9 @@ def _scores(table: pd.DataFrame, test_set: str) -> tuple[pd.Series, int]:
     and the number of seeds."""
     part = table[table["test_set"] == test_set]
     seeds = [c for c in part.columns if c.startswith(f"{CLASSIFIER}_seed")]
-    right = part[seeds].to_numpy() == part[["label"]].to_numpy()
-    return pd.Series(right.mean(axis=1), index=pd.MultiIndex.from_frame(
+    correct = (per_track_correct(part["label"].to_numpy(), part[seeds].to_numpy().T)
+               if len(part) else np.empty(0))
+    return pd.Series(correct, index=pd.MultiIndex.from_frame(
         part[["dataset", "track_id"]])), len(seeds)
 
 
