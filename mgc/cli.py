@@ -368,6 +368,9 @@ def report(
     params_file: Annotated[Path, typer.Option(
         "--params", help="params.yaml, to check the sweep against.")] = Path("params.yaml"),
     sweeps_dir: Annotated[Path, typer.Option(help="Where named sweeps live.")] = Path("sweeps"),
+    all_commits: Annotated[bool, typer.Option(
+        "--all-commits", "-A",
+        help="Experiments of every commit, not only HEAD's (`dvc exp show -A`).")] = False,
 ) -> None:
     """Write the experiments report (help text in the decorator)."""
     import json
@@ -384,7 +387,8 @@ def report(
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None
     try:
-        document = json.loads(from_json.read_text()) if from_json else exp_show()
+        document = (json.loads(from_json.read_text()) if from_json
+                    else exp_show(all_commits=all_commits))
         records = parse_exp_show(document)
     except (ExperimentsError, json.JSONDecodeError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -345,3 +345,39 @@ def test_a_narrowed_experiment_reports_only_its_own_runs(
     other = [replace(r, params={**r.params, "embed.models": ["byola"]})
              if r.name == "fx-depth-1" else r for r in records]
     assert "fx-depth-1" not in set(experiment_table(other)["experiment"])
+
+
+def test_a_sweep_wide_override_is_part_of_the_reference_point(
+        document: list[dict[str, Any]]) -> None:
+    """`mgc sweep fig2 --set 'embed.models=[mfcc]'` changes that key in every experiment:
+    it must not count as a second factor, or no row would be one factor at a time."""
+    records = parse_exp_show(document)
+    narrowed = [r if r.is_baseline else replace(r, params={**r.params, "train.threads": 3})
+                for r in records]
+    names = [r.name for r in records if not r.is_baseline and r.state == DONE]
+    table = experiment_table(narrowed, names)
+    assert not any("train.threads" in changed.split() for changed in table["changed"])
+    depth = factor_rows(table, {f.name: f for f in EXPERIMENT_FACTORS}["depth"])
+    gtzan = depth[depth["train_set"] == "synth_gtzan"]
+    assert sorted(gtzan["train.classifier.hidden_layers"]) == [1, 2, 4]
+    one_differs = [replace(r, params={**r.params, "train.threads": 2})
+                   if r.name == "fx-depth-1" else r for r in narrowed]
+    changed = experiment_table(one_differs, names).set_index("experiment")["changed"]
+    assert "train.threads" in changed["fx-depth-1"].iloc[0].split()
+    assert "train.threads" in changed["fx-depth-2"].iloc[0].split()
+
+
+def test_report_reads_every_commits_experiments_when_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mgc.pipeline import experiments
+
+    seen: list[list[str]] = []
+
+    def run(args: list[str], repo: Path) -> str:
+        seen.append(list(args))
+        return "[]"
+
+    monkeypatch.setattr(experiments, "_run_dvc", run)
+    assert exp_show(Path("."), all_commits=True) == []
+    assert exp_show(Path(".")) == []
+    assert seen == [["exp", "show", "--json", "-A"], ["exp", "show", "--json"]]

@@ -164,9 +164,11 @@ def _run_dvc(args: Sequence[str], repo: Path) -> str:
     return output
 
 
-def exp_show(repo: Path = Path(".")) -> list[dict[str, Any]]:
-    """Run `dvc exp show --json` in `repo` and return its document."""
-    output = _run_dvc(["exp", "show", "--json"], repo)
+def exp_show(repo: Path = Path("."), all_commits: bool = False) -> list[dict[str, Any]]:
+    """Run `dvc exp show --json` in `repo` and return its document: the experiments of
+    HEAD, or with `all_commits` those of every commit (`-A`), for a sweep whose
+    experiments were run before the last commit."""
+    output = _run_dvc(["exp", "show", "--json", *(["-A"] if all_commits else [])], repo)
     try:
         return json.loads(output)
     except json.JSONDecodeError as error:
@@ -303,6 +305,19 @@ def changed_params(record: ExperimentRecord) -> list[str]:
             if not _same(record.params.get(key), record.baseline_params.get(key))]
 
 
+def shared_changes(records: Sequence[ExperimentRecord]) -> set[str]:
+    """Params keys that every experiment (two or more) changes from its baseline to the
+    same value: a sweep-wide override (`mgc sweep fig2 --set 'embed.models=[mfcc]'`),
+    which is part of the sweep's reference point, not one of its factors."""
+    experiments = [r for r in records if not r.is_baseline]
+    if len(experiments) < 2:
+        return set()
+    first = experiments[0]
+    return {key for key in changed_params(first)
+            if all(key in changed_params(r) and _same(r.params.get(key), first.params.get(key))
+                   for r in experiments[1:])}
+
+
 def _display(value: Any) -> Any:
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]"
@@ -316,7 +331,8 @@ def experiment_table(records: Iterable[ExperimentRecord],
     Columns: `experiment`, `rev`, `baseline`, the params that differ between the chosen
     experiments (dotted keys; with `alpha` and `loss_heads` when loss weights differ),
     `train_set`, `model`, `weights`, `protocol`, `test_set` (the run's own test split),
-    `metrics_file`, `changed` (the params keys that differ from the baseline, space-separated),
+    `metrics_file`, `changed` (the params keys that differ from the baseline, space-separated,
+    less the overrides every chosen experiment shares: `shared_changes`),
     every numeric metric flattened (`dnn.<test_set>.accuracy.mean`; per-class F1 stays in
     the metrics files) and `paper_accuracy` (%) where the row is the paper's configuration
     on a dataset the paper reports. `names` keeps those experiments only, in that order.
@@ -327,6 +343,7 @@ def experiment_table(records: Iterable[ExperimentRecord],
         chosen = sorted((r for r in chosen if r.name in order and not r.is_baseline),
                         key=lambda r: order[r.name])
     varied = varied_params(chosen)
+    shared = shared_changes(chosen)
     with_loss = any(key in loss_weight_keys() for key in varied)
     rows = []
     for record in chosen:
@@ -346,7 +363,7 @@ def experiment_table(records: Iterable[ExperimentRecord],
                 "train_set": metrics["train_set"], "model": metrics["model"],
                 "weights": metrics.get("weights"), "protocol": metrics.get("protocol"),
                 "test_set": test_set, "metrics_file": path,
-                "changed": " ".join(changed_params(record)),
+                "changed": " ".join(k for k in changed_params(record) if k not in shared),
             })
             row.update({key: value for key, value in flatten(metrics).items()
                         if isinstance(value, int | float) and not isinstance(value, bool)
