@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 repro: $(STAMP)
 	PATH=$(BIN):$$PATH dvc repro
 
+# --durations: the slowest tests in every log, so CI time is tracked where it is spent.
 test: $(STAMP)
-	PATH=$(BIN):$$PATH python -m pytest -q
+	PATH=$(BIN):$$PATH python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check mgc stages tests benchmarks
