@@ -430,8 +430,8 @@ def _over_folds(per_fold: Sequence[dict[str, object]], predictions: pd.DataFrame
         means = np.array([fold[key]["mean"] for fold in per_fold], dtype=float)
         summary[key] = {"mean": float(means.mean()), "std": float(means.std())}
     columns = [c for c in predictions.columns if c == kind or c.startswith(f"{kind}_seed")]
-    correct = (predictions[columns].to_numpy() == predictions[["label"]].to_numpy()).mean(axis=1)
-    low, high = bootstrap_interval(correct)
+    low, high = bootstrap_interval(per_track_correct(predictions["label"].to_numpy(),
+                                                     predictions[columns].to_numpy().T))
     summary["accuracy"].update(ci95_low=low, ci95_high=high)
     classes = dict.fromkeys(c for fold in per_fold for c in fold["per_class_f1"])
     summary["per_class_f1"] = {c: float(np.mean([fold["per_class_f1"][c] for fold in per_fold
