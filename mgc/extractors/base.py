@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
 from mgc.config import check_options, invalid, option_parameters
+from mgc.layers import LAST, Layer
 from mgc.registry import Registry
 
 REGISTRY: Registry[type[Extractor]] = Registry("extractor")
@@ -22,36 +22,6 @@ REGISTRY: Registry[type[Extractor]] = Registry("extractor")
 
 NOT_OPTIONS = ("progress",)
 """Constructor arguments that callers set themselves, never configuration."""
-
-LayerMode = Literal["last", "all"]
-LAST = "last"
-ALL = "all"
-WEIGHTED = "weighted"
-"""`train.layer`: every layer of an extractor, standardised and combined with learned weights."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One named layer an extractor can emit, pooled to one `dim`-vector per clip."""
-
-    name: str
-    dim: int
-
-
-def select_layer(outputs: Mapping[str, Any], layer: str) -> Any:
-    """The features `layer` asks for from every layer's output (a mapping in depth order,
-    the model's final output last): `last`, one layer by name, or `weighted`: every layer
-    concatenated in depth order (the classifier splits them again by their dims)."""
-    names = list(outputs)
-    if layer == LAST:
-        return outputs[names[-1]]
-    if layer == WEIGHTED:
-        return np.concatenate([outputs[name] for name in names], axis=1)
-    if layer not in outputs:
-        raise invalid("layer", layer, f"allowed values are {LAST}, {WEIGHTED}, "
-                      + ", ".join(names))
-    return outputs[layer]
-
 
 class Extractor(ABC):
     """A clip-level embedding model.

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from mgc.config import invalid
-from mgc.extractors.base import LAST, Layer, LayerMode
 from mgc.extractors.frontend import MelSpectrogram
 from mgc.extractors.neural import (
     POOLINGS,
@@ -30,6 +29,7 @@ from mgc.extractors.neural import (
     stack_for_inference,
 )
 from mgc.extractors.weights import WeightFile, load_checkpoint, load_into, select_state_dict
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 16000
 N_MELS = 64

@@ -20,8 +20,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mgc.config import invalid
-from mgc.extractors.base import ALL, LAST, Extractor
+from mgc.extractors.base import Extractor
 from mgc.extractors.weights import WeightFile, resolve_weights
+from mgc.layers import ALL, LAST
 
 Pooling = Literal["mean+max", "mean"]
 POOLINGS: tuple[str, ...] = get_args(Pooling)

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mgc.extractors.base import LAST, Layer, LayerMode
 from mgc.extractors.frontend import MelSpectrogram
 from mgc.extractors.neural import (
     POOLINGS,
@@ -36,6 +35,7 @@ from mgc.extractors.weights import (
     load_into,
     select_state_dict,
 )
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 32000
 EMBEDDING_DIM = 2048

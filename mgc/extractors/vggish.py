@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from mgc.config import invalid
-from mgc.extractors.base import LAST, Layer, LayerMode
 from mgc.extractors.neural import (
     POOLINGS,
     ExtractorNetwork,
@@ -40,6 +39,7 @@ from mgc.extractors.weights import (
     resolve_weights,
     select_state_dict,
 )
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 400          # 25 ms
