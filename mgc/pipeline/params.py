@@ -181,8 +181,8 @@ def _embed(section: Any) -> EmbedParams:
     blocks = {}
     for model in (name for name in section if name != "models"):
         key = f"embed.{model}"
-        block = check_keys(section[model], key,
-                           {"clip", "batch_size", *EXTRACTORS[model].option_names()},
+        block = check_keys(section[model], key,   # `layers`: the model's check explains
+                           {"clip", "batch_size", "layers", *EXTRACTORS[model].option_names()},
                            {"clip", "batch_size"})
         batch_size = coerce(block["batch_size"], int, f"{key}.batch_size")
         check_range(f"{key}.batch_size", batch_size, 1, 4096)
