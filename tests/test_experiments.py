@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -345,3 +346,57 @@ def test_a_narrowed_experiment_reports_only_its_own_runs(
     other = [replace(r, params={**r.params, "embed.models": ["byola"]})
              if r.name == "fx-depth-1" else r for r in records]
     assert "fx-depth-1" not in set(experiment_table(other)["experiment"])
+
+
+def _layer_rows() -> pd.DataFrame:
+    """Run rows as `experiment_table` gives them for sweeps/layers.yaml: two extractors,
+    each layer with its depth and a weighted probe, on two train sets."""
+    rows = []
+    for train_set in ("synth_gtzan", "joint"):
+        for model, names in (("byola", ["conv1", "conv2", "fc", "stacked"]),
+                             ("panns", ["block1", "block6", "fc1"])):
+            for depth, layer in enumerate([*names, "weighted"], 1):
+                accuracy = 0.3 + 0.1 * depth if layer != "weighted" else 0.75
+                test_set = "all" if train_set == "joint" else train_set
+                rows.append({
+                    "experiment": f"layers-{model}-{layer}", "rev": "abc1234",
+                    "baseline": "main", "train.layer": layer, "train_set": train_set,
+                    "model": model, "weights": "random", "protocol": "paper",
+                    "test_set": test_set, "metrics_file": f"metrics/runs/{model}.json",
+                    "changed": "train.layer", "layer_count": len(names),
+                    "layer_depth": depth if layer != "weighted" else float("nan"),
+                    f"dnn.{test_set}.accuracy.mean": accuracy,
+                    f"dnn.{test_set}.accuracy.std": 0.01,
+                    f"dnn.{test_set}.accuracy.ci95_low": accuracy - 0.05,
+                    f"dnn.{test_set}.accuracy.ci95_high": accuracy + 0.04,
+                    "paper_accuracy": None})
+    return pd.DataFrame(rows)
+
+
+def test_layer_plot_has_one_line_per_extractor_with_intervals(tmp_path: Path) -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    from mgc.pipeline.experiments_report import layer_depth_figure, plot_layer_depth
+
+    table = _layer_rows()
+    figure = layer_depth_figure(table)
+    assert figure is not None and len(figure.axes) == 2
+    for axis in figure.axes:
+        lines = [c for c in axis.containers if isinstance(c, ErrorbarContainer)]
+        assert len(lines) == 2                                    # byola, panns
+        byola = lines[0]
+        x, y = byola.lines[0].get_data()
+        assert list(x) == [0.25, 0.5, 0.75, 1.0]
+        assert list(y) == pytest.approx([0.4, 0.5, 0.6, 0.7])
+        segments = byola.lines[2][0].get_segments()
+        np.testing.assert_allclose([s[:, 1] for s in segments],
+                                   [(a - 0.05, a + 0.04) for a in (0.4, 0.5, 0.6, 0.7)])
+        dashed = [line for line in axis.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 2 and {line.get_ydata()[0] for line in dashed} == {0.75}
+        assert {t.get_text() for t in axis.texts} >= {"conv1", "stacked", "block6", "fc1"}
+    assert plot_layer_depth(table, tmp_path / "layers.png")
+    assert matplotlib.image.imread(tmp_path / "layers.png").shape[0] > 100
+    assert not plot_layer_depth(table.drop(columns=["layer_count"]), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    written = write_experiments_report(table, tmp_path / "report", "Layers")
+    assert "accuracy_vs_layer.png" in [p.name for p in written]
