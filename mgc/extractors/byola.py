@@ -26,6 +26,7 @@ from mgc.extractors.neural import (
     check_choice,
     fold_batchnorm,
     pool_over_time,
+    run_blocks,
     stack_for_inference,
 )
 from mgc.extractors.weights import WeightFile, load_checkpoint, load_into, select_state_dict
@@ -103,13 +104,9 @@ class AudioNTT(nn.Module):
         """Per-frame features of every named layer (`layer_specs`), from one pass: each conv
         block's map flattened as the model flattens its last one, then `fc` and, in v2,
         `stacked` (the last conv block's frames and `fc` side by side: `forward`'s output)."""
-        if self.block_outputs is not None:
-            maps = self.block_outputs(log_mel)
-        else:
-            maps, x = [], log_mel
-            for block in range(self.conv_blocks):
-                x = self.features[4 * block:4 * block + 4](x)
-                maps.append(x)
+        maps = (self.block_outputs(log_mel) if self.block_outputs is not None else run_blocks(
+            (self.features[4 * block:4 * block + 4] for block in range(self.conv_blocks)),
+            log_mel))
         frames = {f"conv{index}": _frames(conv_map) for index, conv_map in enumerate(maps, 1)}
         x = frames[f"conv{self.conv_blocks}"]
         fc = self.fc(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -91,6 +91,15 @@ def freeze_for_cpu(convolutions: nn.Module, example: torch.Tensor) -> nn.Module:
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
+def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`blocks` applied in sequence to `x`; every block's output, in order."""
+    outputs = []
+    for block in blocks:
+        x = block(x)
+        outputs.append(x)
+    return tuple(outputs)
+
+
 class BlockOutputs(nn.Module):
     """Blocks run in sequence, returning every block's output: traced and frozen, one graph
     that still yields each layer of the forward pass (`layers: all`)."""
@@ -100,11 +109,7 @@ class BlockOutputs(nn.Module):
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = []
-        for block in self.blocks:
-            x = block(x)
-            outputs.append(x)
-        return tuple(outputs)
+        return run_blocks(self.blocks, x)
 
 
 def stack_for_inference(blocks: list[nn.Module], all_layers: bool, device: torch.device,

@@ -26,6 +26,7 @@ from mgc.extractors.neural import (
     check_choice,
     fold_batchnorm,
     pool_over_time,
+    run_blocks,
     stack_for_inference,
 )
 from mgc.extractors.weights import (
@@ -114,11 +115,7 @@ class Cnn14(ExtractorNetwork):
         """Every conv block's output map, from one pass through the blocks."""
         if self.block_outputs is not None:
             return self.block_outputs(x)
-        maps = []
-        for index in range(1, 7):
-            x = getattr(self, f"conv_block{index}")(x)
-            maps.append(x)
-        return tuple(maps)
+        return run_blocks((getattr(self, f"conv_block{index}") for index in range(1, 7)), x)
 
     def network_input(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Log-mel in dB through `bn0`, as (batch, 1, frames, mels)."""

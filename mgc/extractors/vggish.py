@@ -26,6 +26,7 @@ from mgc.extractors.neural import (
     Pooling,
     check_choice,
     pool_over_time,
+    run_blocks,
     stack_for_inference,
 )
 from mgc.extractors.weights import (
@@ -179,13 +180,8 @@ class Vggish(ExtractorNetwork):
         examples = self.examples(waveforms)
         batch, n_examples = examples.shape[:2]
         x = examples.reshape(batch * n_examples, 1, EXAMPLE_FRAMES, N_MELS)
-        if self.block_outputs is not None:
-            maps = self.block_outputs(x)
-        else:
-            maps = []
-            for block in self.conv_blocks():
-                x = block(x)
-                maps.append(x)
+        maps = (self.block_outputs(x) if self.block_outputs is not None
+                else run_blocks(self.conv_blocks(), x))
         per_example: dict[str, torch.Tensor] = {}
         for index, conv_map in enumerate(maps, 1):               # (n, ch, time, mel)
             frames = conv_map.mean(dim=3).transpose(1, 2)         # (n, time, ch)
