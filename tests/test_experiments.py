@@ -400,3 +400,32 @@ def test_layer_plot_has_one_line_per_extractor_with_intervals(tmp_path: Path) ->
     assert not (tmp_path / "none.png").exists()
     written = write_experiments_report(table, tmp_path / "report", "Layers")
     assert "accuracy_vs_layer.png" in [p.name for p in written]
+
+
+def test_layer_runs_reach_the_plot_through_the_experiment_table() -> None:
+    """Run metrics as the train stage writes them for a named layer (`layer_depth`,
+    `layer_count`) and for `weighted` become table columns the layer plot reads."""
+    from mgc.pipeline.experiments import DONE, ExperimentRecord
+    from mgc.pipeline.experiments_report import layer_depth_figure
+
+    base = {"train.layer": "last", "embed.models": ["vggish"]}
+
+    def record(layer: str, depth: int | None, accuracy: float) -> ExperimentRecord:
+        scores = {"accuracy": {"mean": accuracy, "std": 0.01, "ci95_low": accuracy - 0.1,
+                               "ci95_high": accuracy + 0.1}}
+        metrics = {"train_set": "synth_gtzan", "model": "vggish", "layer": layer,
+                   "layer_count": 7, **({"layer_depth": depth} if depth else {}),
+                   "dnn": {"synth_gtzan": scores}}
+        return ExperimentRecord(name=f"layers-vggish-{layer}", rev="0123456789", baseline="main",
+                                is_baseline=False, state=DONE,
+                                params={**base, "train.layer": layer},
+                                metrics={"metrics/runs/synth_gtzan/vggish.json": metrics},
+                                baseline_params=base)
+
+    table = experiment_table([record("conv2", 2, 0.4), record("fc3", 7, 0.6),
+                              record("weighted", None, 0.7)])
+    assert {"train.layer", "layer_depth", "layer_count"} <= set(table.columns)
+    figure = layer_depth_figure(table)
+    assert figure is not None
+    x, y = figure.axes[0].containers[0].lines[0].get_data()
+    assert list(x) == pytest.approx([2 / 7, 1.0]) and list(y) == pytest.approx([0.4, 0.6])
