@@ -1,14 +1,16 @@
 """Extraction benchmark: speed and identity against each model's reference code, and memory.
 
 Runs benchmarks/speed.py (our batched, streaming path against the reference per-clip paths:
-throughput, identity of the embeddings, FLOPs, roofline) and benchmarks/memory.py (peak RSS
-on a corpus and on one ten times larger), on one machine in one run; prints the table and
-writes one JSON file. Every measured run has a spawned process of its own
-(benchmarks/harness.py says why).
+throughput, identity of the embeddings, FLOPs, roofline), benchmarks/memory.py (peak RSS
+on a corpus and on one ten times larger) and benchmarks/layers.py (`layers: all` against
+`last`), on one machine in one run; prints the tables and writes one JSON file. Every
+measured run has a spawned process of its own (benchmarks/harness.py says why).
 
     python -m benchmarks.extract [--clips 8] [--models byola panns vggish] [--threads N]
         [--batch-sizes 4 8] [--memory-scale small|full] [--out benchmarks/results/extract.json]
     python -m benchmarks.extract --models mert clap --hub-size full [--device auto]   # hub models
+    python -m benchmarks.extract --layers-only [--clips 4] [--layer-rounds 3]
+        # only layers: all vs last (default --out benchmarks/results/extract-layers.json)
 
 (`python benchmarks/extract.py ...` runs the same.)
 """
@@ -28,6 +30,7 @@ if not __package__:   # run as a script: make `benchmarks` importable from the r
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import CORPUS_RATE_HZ, SEED
+from benchmarks.layers import format_layers_table, measure_layers
 from benchmarks.memory import MEMORY_SCALES, measure_memory
 from benchmarks.references import HUB_SIZES
 from benchmarks.speed import (
@@ -91,8 +94,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu",
                         help="our path's device: cpu (default), cuda or auto; the reference "
                              "paths and the roofline are always CPU")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/extract.json"))
+    parser.add_argument("--layers-only", action="store_true",
+                        help="measure only layers: all against last (neural models), at the "
+                             "first of --batch-sizes")
+    parser.add_argument("--layer-rounds", type=int, default=3,
+                        help="alternating rounds of last and all (default 3)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/extract.json (extract-layers.json "
+                             "with --layers-only)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = Path("benchmarks/results/extract-layers.json" if args.layers_only
+                        else "benchmarks/results/extract.json")
     if args.clips < 1 or args.threads < 1 or min(args.batch_sizes) < 1:
         parser.error("--clips, --threads and --batch-sizes must be positive")
     return args
@@ -105,8 +118,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv)
     machine = machine_info(args.threads, args.device)
+    layered = [model for model in args.models if model in NEURAL_MODELS]
     with tempfile.TemporaryDirectory(prefix="mgc-bench-extract-") as temp:
         root = Path(temp)
+        layers = measure_layers(root, layered, args.clips, CLIP_SECONDS, args.batch_sizes[0],
+                                args.threads, args.layer_rounds) if layered else None
+        if args.layers_only:
+            machine["load_average_at_end"] = list(os.getloadavg())
+            write_json(args.out, {"machine": machine, "layers": layers})
+            print(format_layers_table(layers) if layers else "no neural model to measure")
+            print(f"wrote {args.out}")
+            return {"machine": machine, "layers": layers}
         roofline, models = measure_speed(root, args.models, args.clips, args.batch_sizes,
                                          args.threads, args.device, args.hub_size)
         memory = measure_memory(root / "memory", args.memory_scale, args.threads)
@@ -125,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "gflops": "each path's own torch FLOPs per clip (FlopCounterMode) / "
                                    "its s per clip; roofline_fraction = that / matmul "
                                    "GFLOP/s, best_probe_fraction = that / the fastest probe"},
-               "roofline": roofline, "models": models, "memory": memory}
+               "roofline": roofline, "models": models, "memory": memory, "layers": layers}
     write_json(args.out, results)
     print(format_table(models))
     probes = [run["matmul_gflops_at_start"] for run in timed_runs(models)]
@@ -141,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"memory: peak RSS {memory['small']['peak_rss_mb']:.0f} MB on "
           f"{memory['small']['clips']} clips, {memory['large']['peak_rss_mb']:.0f} MB on "
           f"{memory['large']['clips']} (x{memory['ratio']:.3f})")
+    if layers:
+        print(format_layers_table(layers))
     print(f"wrote {args.out}")
     check_identity(models)
     return results

@@ -3,7 +3,8 @@
 `classifier.pt` is a plain state dict (tensors only, loaded with `weights_only=True`);
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
 classifier configuration and the heads its loss terms trained, the extractor's name and
-options, the clip length.
+options, the clip length, and (for a classifier on other layers than the extractor's output)
+which layer it reads.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ import torch
 
 from mgc.atomic import atomic_path, write_json
 from mgc.config import ConfigError, build, invalid
+from mgc.layers import LAST, WEIGHTED
 from mgc.model import CLASSIFIER_KINDS, HEADS, ClassifierConfig, GenreClassifier
 
 BUNDLE_FORMAT = 2
 STATE_FILE = "classifier.pt"
 INFO_FILE = "bundle.json"
+
+
+_LAYER_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None}
+"""The layer fields of a classifier on the extractor's output, left out of its bundle.json."""
 
 
 class BundleError(ValueError):
@@ -44,6 +50,10 @@ class BundleInfo:
     clip_samples: int
     train_set: str
     protocol: str
+    layer: str = LAST
+    """`train.layer` the classifier was trained on; `mgc predict` feeds it the same."""
+    layer_dims: dict[str, int] | None = None
+    """With `layer: weighted`, every layer's dim in depth order (the input side by side)."""
 
     def __post_init__(self) -> None:
         names = self.class_names
@@ -59,6 +69,12 @@ class BundleInfo:
         if "anchor" not in self.heads or not set(self.heads) <= set(HEADS):
             raise invalid("heads", self.heads, f"must include anchor and come from "
                           f"{', '.join(HEADS)}")
+        if not self.layer:
+            raise invalid("layer", self.layer, f"expected {LAST}, {WEIGHTED} or a layer name")
+        if (self.layer == WEIGHTED) != (self.layer_dims is not None) or (
+                self.layer_dims is not None and sum(self.layer_dims.values()) != self.input_dim):
+            raise invalid("layer_dims", self.layer_dims, f"must be given exactly with layer "
+                          f"{WEIGHTED} and add up to input_dim ({self.input_dim})")
 
 
 def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
@@ -70,7 +86,11 @@ def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> No
     """
     with atomic_path(directory / STATE_FILE) as temp, open(temp, "wb") as handle:
         torch.save(model.state_dict(), handle)
-    write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **asdict(info)})
+    fields = asdict(info)
+    for key, default in _LAYER_DEFAULTS.items():
+        if fields[key] == default:
+            del fields[key]      # a `last` bundle is written as it was before layers
+    write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **fields})
 
 
 def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
@@ -89,12 +109,13 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
         raise BundleError(f"{info_path}: unsupported bundle format (this mgc reads format "
                           f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
     try:
-        info = build(BundleInfo, raw, "")
+        info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "")
         config = build(ClassifierConfig, info.classifier, "classifier")
     except ConfigError as error:
         raise BundleError(f"{info_path}: {error}") from None
     model = GenreClassifier(info.input_dim, len(info.class_names), config, kind=info.kind,
-                            heads=info.heads)
+                            heads=info.heads, layer_dims=(None if info.layer_dims is None
+                                                          else list(info.layer_dims.values())))
     model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     model.eval()
     return model, info

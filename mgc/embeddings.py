@@ -4,6 +4,9 @@ One Parquet file per dataset and extractor: columns `track_id` (string) and `emb
 (fixed_size_list<float32>[dim]); the schema metadata holds, as JSON under the key `mgc`,
 everything that produced the vectors (model, variant, weights and their sha256, sample rate,
 pooling, clip policy, mgc version), so a file can always be traced back to its configuration.
+An extractor with `layers: all` adds one column `layer.<name>` (fixed_size_list<float32>
+[dim]) per layer before its last, whose vectors stay in `embedding`; the metadata's
+`layers` lists every layer's name and dim in depth order.
 
 Extraction streams: at most a few batches of audio are alive at once, and every
 `rows_per_group` tracks are written to their own small Parquet part as soon as they are
@@ -32,34 +35,54 @@ from tqdm.auto import tqdm
 
 from mgc.atomic import atomic_path, write_parquet
 from mgc.audio import AudioError, fit_length, load_audio, prepare_for_threads
+from mgc.layers import LAST, WEIGHTED, select_layer
 
 if TYPE_CHECKING:
     from mgc.extractors import Extractor
 
 METADATA_KEY = b"mgc"
+EMBEDDING = "embedding"
+LAYER_PREFIX = "layer."
+
+
+def layer_column(layers: list[dict[str, Any]], name: str) -> str:
+    """The column of layer `name` among the metadata's `layers`: the last is `embedding`."""
+    return EMBEDDING if name == layers[-1]["name"] else LAYER_PREFIX + name
 
 
 def embedding_schema(dim: int, metadata: dict[str, Any]) -> pa.Schema:
-    """The Parquet schema for `dim`-dimensional embeddings with `metadata` attached."""
+    """The Parquet schema for `dim`-dimensional embeddings with `metadata` attached, with a
+    column per layer before the last where the metadata lists `layers`."""
+    layers = metadata.get("layers") or [{"name": EMBEDDING, "dim": dim}]
+    if layers[-1]["dim"] != dim:
+        raise ValueError(f"the last layer {layers[-1]['name']!r} is {layers[-1]['dim']}-d, "
+                         f"the embeddings {dim}-d")
     return pa.schema(
         [pa.field("track_id", pa.string()),
-         pa.field("embedding", pa.list_(pa.float32(), dim))],
+         *(pa.field(LAYER_PREFIX + layer["name"], pa.list_(pa.float32(), layer["dim"]))
+           for layer in layers[:-1]),
+         pa.field(EMBEDDING, pa.list_(pa.float32(), dim))],
         metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()},
     )
 
 
-def embedding_batch(track_ids: list[str], vectors: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
-    """One row group's worth of rows, validated against `schema`."""
-    dim = schema.field("embedding").type.list_size
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.shape != (len(track_ids), dim):
-        raise ValueError(f"expected embeddings of shape ({len(track_ids)}, {dim}), "
-                         f"got {vectors.shape}")
-    flat = pa.array(vectors.reshape(-1), type=pa.float32())
-    return pa.RecordBatch.from_arrays(
-        [pa.array(track_ids, type=pa.string()), pa.FixedSizeListArray.from_arrays(flat, dim)],
-        schema=schema,
-    )
+def embedding_batch(track_ids: list[str], vectors: np.ndarray, schema: pa.Schema,
+                    layers: dict[str, np.ndarray] | None = None) -> pa.RecordBatch:
+    """One row group's worth of rows, validated against `schema`; `layers` holds the
+    vectors of the `layer.<name>` columns by column name."""
+    columns = {EMBEDDING: vectors, **(layers or {})}
+    arrays = [pa.array(track_ids, type=pa.string())]
+    for field_ in list(schema)[1:]:
+        dim = field_.type.list_size
+        if field_.name not in columns:
+            raise ValueError(f"no vectors for column {field_.name!r}")
+        values = np.ascontiguousarray(columns[field_.name], dtype=np.float32)
+        if values.shape != (len(track_ids), dim):
+            raise ValueError(f"expected {field_.name}s of shape ({len(track_ids)}, {dim}), "
+                             f"got {values.shape}")
+        flat = pa.array(values.reshape(-1), type=pa.float32())
+        arrays.append(pa.FixedSizeListArray.from_arrays(flat, dim))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -68,14 +91,38 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return json.loads(schema.metadata[METADATA_KEY])
 
 
-def read_embeddings(path: Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """Return (track ids, float32 matrix (n, dim), metadata) of an embedding file."""
-    table = pq.read_table(path)
-    dim = table.schema.field("embedding").type.list_size
-    flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = flat.astype(np.float32, copy=False).reshape(-1, dim)
-    metadata = json.loads(table.schema.metadata[METADATA_KEY])
-    return table.column("track_id").to_pylist(), vectors, metadata
+def _matrix(table: pa.Table, column: str) -> np.ndarray:
+    dim = table.schema.field(column).type.list_size
+    flat = table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return flat.astype(np.float32, copy=False).reshape(-1, dim)
+
+
+def read_embeddings(path: Path, layer: str = LAST) -> tuple[list[str], np.ndarray,
+                                                            dict[str, Any]]:
+    """Return (track ids, float32 matrix (n, dim), metadata) of an embedding file.
+
+    `layer` is `last` (the `embedding` column), a layer's name, or `weighted`: every
+    layer side by side in depth order (`select_layer`). Anything but `last` needs a file
+    extracted with `layers: all`; the error says so.
+    """
+    metadata = read_metadata(path)
+    layers = metadata.get("layers")
+    if layer == LAST:
+        table = pq.read_table(path, columns=["track_id", EMBEDDING])
+        return table.column("track_id").to_pylist(), _matrix(table, EMBEDDING), metadata
+    model = metadata.get("model", "<model>")
+    if not layers:
+        raise ValueError(f"{path} holds the last layer of {model} only, and layer {layer!r} "
+                         f"was asked for: set embed.{model}.layers: all to extract every layer")
+    names = [entry["name"] for entry in layers]
+    if layer not in (*names, WEIGHTED):
+        raise ValueError(f"{path}: layer {layer!r} is not a layer of {model}; its layers: "
+                         f"{', '.join(names)} (or {LAST}, {WEIGHTED})")
+    wanted = names if layer == WEIGHTED else [layer]
+    table = pq.read_table(path, columns=["track_id", *(layer_column(layers, name)
+                                                      for name in wanted)])
+    outputs = {name: _matrix(table, layer_column(layers, name)) for name in wanted}
+    return table.column("track_id").to_pylist(), select_layer(outputs, layer), metadata
 
 
 CLIP_POLICIES = ("full", "first_10s")
@@ -185,6 +232,8 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
     if batch_size < 1 or rows_per_group < 1:
         raise ValueError("batch_size and rows_per_group must be positive")
     tracks = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
+    if extractor.layers and "layers" not in metadata:
+        metadata = {**metadata, "layers": extractor.describe()["layers"]}
     schema = embedding_schema(extractor.dim, metadata)
     parts_dir = _parts_dir(out_path)
     parts = _resumable_parts(parts_dir, metadata, tracks)
@@ -195,12 +244,14 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
     report = ExtractionReport(n_resumed=len(done))
 
     pending_ids: list[str] = []
-    pending_vectors: list[np.ndarray] = []
+    pending_vectors: list[dict[str, np.ndarray]] = []
 
     def flush() -> None:
         if not pending_ids:
             return
-        batch = embedding_batch(pending_ids, np.concatenate(pending_vectors), schema)
+        columns = {name: np.concatenate([vectors[name] for vectors in pending_vectors])
+                   for name in pending_vectors[0]}
+        batch = embedding_batch(pending_ids, columns.pop(EMBEDDING), schema, columns)
         part_path = parts_dir / f"part-{len(parts):06d}.parquet"
         write_parquet(part_path, pa.Table.from_batches([batch]))
         parts.append(part_path)
@@ -214,12 +265,13 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
         for ids, waves, skipped in batches:
             report.skipped.update(skipped)
             if ids:
-                vectors = extractor.embed(waves)
+                vectors = _columns(extractor, waves)
                 position = 0
                 while position < len(ids):
                     room = rows_per_group - len(pending_ids)
                     pending_ids.extend(ids[position:position + room])
-                    pending_vectors.append(vectors[position:position + room])
+                    pending_vectors.append({name: values[position:position + room]
+                                            for name, values in vectors.items()})
                     position += room
                     if len(pending_ids) == rows_per_group:
                         flush()
@@ -230,6 +282,16 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
     _join_parts(parts, out_path, schema, list(tracks["track_id"]))
     shutil.rmtree(parts_dir)
     return report
+
+
+def _columns(extractor: Extractor, waves: np.ndarray) -> dict[str, np.ndarray]:
+    """One batch's vectors by Parquet column: `embedding`, and with `layers: all` every
+    earlier layer's `layer.<name>`, all from one forward pass."""
+    if not extractor.layers:
+        return {EMBEDDING: extractor.embed(waves)}
+    outputs = extractor.embed_layers(waves)
+    layers = [{"name": layer.name} for layer in extractor.layers]
+    return {layer_column(layers, name): vectors for name, vectors in outputs.items()}
 
 
 def _join_parts(parts: list[Path], out_path: Path, schema: pa.Schema,

@@ -23,6 +23,7 @@ from mgc import extractors
 from mgc.audio import AUDIO_EXTENSIONS, AudioError, fit_length, stream_audio
 from mgc.bundle import INFO_FILE, BundleError, load_bundle
 from mgc.config import ConfigError
+from mgc.layers import LAST, WEIGHTED, select_layer
 from mgc.zeroshot import ZeroShotClassifier
 
 
@@ -155,17 +156,30 @@ class GenrePredictor:
             raise BundleError(f"{info_path}: clip_samples={self.info.clip_samples}: "
                               f"{clip_seconds:g} s at {self.extractor.sample_rate} Hz, over "
                               f"the {MAX_CLIP_SECONDS} s a training clip can be")
-        if self.extractor.dim != self.info.input_dim:
+        if self.info.layer != LAST and not self.extractor.layers:
+            raise BundleError(f"{info_path}: layer {self.info.layer!r} needs the extractor's "
+                              "every layer, but its extractor_options lack layers: all")
+        dims = {layer.name: layer.dim for layer in self.extractor.layers}
+        dim = (self.extractor.dim if self.info.layer == LAST else sum(dims.values())
+               if self.info.layer == WEIGHTED else dims.get(self.info.layer, 0))
+        if dim != self.info.input_dim:
             raise ValueError(
                 f"{model_dir}: the classifier expects {self.info.input_dim}-d embeddings but "
                 f"extractor {self.info.extractor!r} with options {self.info.extractor_options} "
-                f"gives {self.extractor.dim}-d")
+                f"gives {dim}-d for layer {self.info.layer!r}")
         self.batch_size = batch_size
         self.clip_samples = self.info.clip_samples
 
     @property
     def class_names(self) -> list[str]:
         return list(self.info.class_names)
+
+    def features(self, clips: np.ndarray) -> np.ndarray:
+        """What the classifier was trained on for a batch of clips: the extractor's output,
+        or (from the same single pass) the bundle's layer or every layer side by side."""
+        if self.info.layer == LAST:
+            return self.extractor.embed(clips)
+        return select_layer(self.extractor.embed_layers(clips), self.info.layer)
 
     def predict_waveform(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
         """Mean class probabilities over the clips of a mono waveform at the extractor's rate,
@@ -179,7 +193,7 @@ class GenrePredictor:
         clips = stream_prediction_clips(blocks, self.clip_samples)
         embeddings = []
         while batch := list(islice(clips, self.batch_size)):
-            vectors = self.extractor.embed(np.stack(batch))
+            vectors = self.features(np.stack(batch))
             if not np.isfinite(vectors).all():
                 raise AudioError(path, "unreadable", f"{self.extractor.name} features are not "
                                  "finite for this audio")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
@@ -145,13 +145,15 @@ def _augmented(z: torch.Tensor, y: torch.Tensor, noise: NoiseConfig,
 def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                      y_val: np.ndarray, n_classes: int, classifier: ClassifierConfig,
                      loss: LossConfig, config: TrainConfig, seed: int,
-                     kind: str = "dnn") -> TrainedClassifier:
+                     kind: str = "dnn", layer_dims: Sequence[int] | None = None
+                     ) -> TrainedClassifier:
     """Train one classifier with early stopping on validation loss; restore the best epoch.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
     the metric losses are mined inside each batch from that batch's own labels. A loss that
     turns non-finite (extreme loss weights, noise far louder than the signal) raises
     TrainingError at once, so no stage writes a model or metrics from a diverged run.
+    `layer_dims` (`train.layer: weighted`) says how the input splits into layers.
     """
     if len(x_train) < 2 or len(x_val) < 1:
         raise ValueError(f"need at least 2 training and 1 validation examples, got "
@@ -159,7 +161,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
-                            heads=loss.heads)
+                            heads=loss.heads, layer_dims=layer_dims)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
     # The fused kernel: the same algorithm as the loop-over-tensors default (within float
     # rounding), in half the time per step on CPU, where the step dominates small models.
@@ -238,6 +240,14 @@ def training_summary(runs: Sequence[TrainedClassifier]) -> dict[str, float]:
             "stopped_early": float(np.mean([run.stopped_early for run in runs]))}
 
 
+def layer_weight_summary(runs: Sequence[TrainedClassifier],
+                         names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Each layer's learned softmax weight, mean and std over seeds, by layer name."""
+    weights = np.array([run.model.layer_weights() for run in runs], dtype=float)
+    return {name: {"mean": float(weights[:, i].mean()), "std": float(weights[:, i].std())}
+            for i, name in enumerate(names)}
+
+
 @dataclass
 class SeedsResult:
     """Scores per classifier and test set over seeds, every seed's prediction per test
@@ -285,7 +295,8 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                      classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
                      config: TrainConfig, workers: int = 1,
-                     zero_shot: ZeroShotScorer | None = None) -> SeedsResult:
+                     zero_shot: ZeroShotScorer | None = None,
+                     layer_dims: Mapping[str, int] | None = None) -> SeedsResult:
     """Train each classifier kind once per seed on `data`'s train split (early stopping on
     its val split), `workers` trainings at once, score it on every test split it can label
     (`scoring_sets`: its own, and `others`' tracks of shared genres), and keep the best seed
@@ -298,6 +309,10 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     The `zeroshot` kind trains nothing: `zero_shot` scores every test split once (seeds
     change nothing), and the kind is skipped for an extractor that has no text tower
     (`zero_shot` None).
+
+    `layer_dims` (name -> dim, in depth order) says the embeddings are those layers side by
+    side (`train.layer: weighted`); each kind's learned layer weights, mean and std over
+    seeds, go into the metrics as `<kind>_layer_weights`.
     """
     class_names = sorted(set(data.label))
     train, val = data.part(data.split == "train"), data.part(data.split == "val")
@@ -307,7 +322,8 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     predicted: dict[str, dict[str, np.ndarray]] = {name: {} for name in evaluation}
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     tasks = [(train.x, y_train, val.x, y_val, len(class_names), classifier,
-              loss if kind == "dnn" else LossConfig(), config, seed, kind)
+              loss if kind == "dnn" else LossConfig(), config, seed, kind,
+              None if layer_dims is None else list(layer_dims.values()))
              for kind in classifier_kinds if kind != ZERO_SHOT for seed in seeds]
     results = iter(_train_all(tasks, workers))
     for kind in classifier_kinds:
@@ -336,6 +352,8 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
             metrics[kind][name] = {**summarise_over_seeds(scores, correct),
                                    "n_test": len(test.y), "matched_by": test.matched_by}
         metrics[f"{kind}_training"] = training_summary(stopping)
+        if layer_dims is not None:
+            metrics[f"{kind}_layer_weights"] = layer_weight_summary(stopping, list(layer_dims))
     if best is None:
         raise ValueError("classifier_kinds and seeds must not be empty")
     best_val_accuracy, best_seed, best_model, history = best
@@ -385,7 +403,8 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                      folds: int, classifier_kinds: Sequence[str], seeds: Sequence[int],
                      classifier: ClassifierConfig, loss: LossConfig,
                      config: TrainConfig, workers: int = 1,
-                     zero_shot: ZeroShotScorer | None = None) -> SeedsResult:
+                     zero_shot: ZeroShotScorer | None = None,
+                     layer_dims: Mapping[str, int] | None = None) -> SeedsResult:
     """k-fold cross-validation: `train_over_seeds` once per fold (`fold_roles`: fold k
     tests, the next validates), every score the mean and std over folds of each fold's
     mean over seeds, as HEAR reports GTZAN.
@@ -398,7 +417,7 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
         replace(data, split=fold_roles(data.split, k, folds)),
         {name: replace(other, split=fold_roles(other.split, k, folds))
          for name, other in others.items()},
-        classifier_kinds, seeds, classifier, loss, config, workers, zero_shot)
+        classifier_kinds, seeds, classifier, loss, config, workers, zero_shot, layer_dims)
         for k in range(folds)]
     predictions = pd.concat([r.predictions.assign(fold=k) for k, r in enumerate(rounds)],
                             ignore_index=True)
@@ -414,6 +433,10 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
         metrics[f"{kind}_training"] = {
             key: float(np.mean([r.metrics[f"{kind}_training"][key] for r in rounds]))
             for key in rounds[0].metrics[f"{kind}_training"]}
+        if layer_dims is not None:
+            metrics[f"{kind}_layer_weights"] = {name: {"mean": float(np.mean(
+                [r.metrics[f"{kind}_layer_weights"][name]["mean"] for r in rounds]))}
+                for name in layer_dims}
     shipped = max(rounds, key=lambda r: r.best_val_accuracy)
     return SeedsResult(metrics=metrics, best_model=shipped.best_model,
                        best_seed=shipped.best_seed, best_val_accuracy=shipped.best_val_accuracy,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from mgc.bundle import INFO_FILE, STATE_FILE, BundleError, BundleInfo, load_bundle, save_bundle
+from mgc.config import ConfigError
 from mgc.model import ClassifierConfig, GenreClassifier
 
 CONFIG = ClassifierConfig(hidden_layers=2, width_multiplier=0.5, dropout=0.2,
@@ -129,3 +131,32 @@ def test_a_bundle_json_that_is_not_json_is_named(tmp_path: Path) -> None:
     (tmp_path / INFO_FILE).write_text("{not json")
     with pytest.raises(BundleError, match=rf"{INFO_FILE}: not a readable JSON file"):
         load_bundle(tmp_path)
+
+
+def test_a_weighted_layers_bundle_round_trips_and_a_last_one_keeps_its_fields(
+        tmp_path: Path) -> None:
+    """A classifier on every layer keeps its layer weighting; one on the output writes no
+    layer fields at all, so its bundle.json is the same bytes as before layers existed."""
+    torch.manual_seed(0)
+    dims = {"conv1": 4, "fc": 6}
+    model = GenreClassifier(10, 4, CONFIG, heads=("anchor", "pair", "metric"),
+                            layer_dims=list(dims.values())).eval()
+    with torch.no_grad():
+        model.layer_weighting.logits.copy_(torch.tensor([0.02, -0.01]))
+    info = replace(_info(), layer="weighted", layer_dims=dims)
+    save_bundle(model, info, tmp_path / "weighted")
+    loaded, loaded_info = load_bundle(tmp_path / "weighted")
+    assert loaded_info == info and loaded.layer_weights() == model.layer_weights()
+    x = np.random.default_rng(2).normal(size=(5, 10)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    save_bundle(_trained_like_model(), _info(), tmp_path / "last")
+    raw = json.loads((tmp_path / "last" / INFO_FILE).read_text())
+    assert "layer" not in raw and "layer_dims" not in raw
+    assert load_bundle(tmp_path / "last")[1].layer == "last"
+
+
+@pytest.mark.parametrize(("layer", "dims"), [("weighted", None), ("conv1", {"conv1": 10}),
+                                             ("weighted", {"a": 4, "b": 5})])
+def test_layer_dims_must_match_the_layer(layer: str, dims: dict | None) -> None:
+    with pytest.raises(ConfigError, match="layer_dims"):
+        replace(_info(), layer=layer, layer_dims=dims)

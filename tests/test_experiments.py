@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -381,3 +382,86 @@ def test_report_reads_every_commits_experiments_when_asked(
     assert exp_show(Path("."), all_commits=True) == []
     assert exp_show(Path(".")) == []
     assert seen == [["exp", "show", "--json", "-A"], ["exp", "show", "--json"]]
+
+
+def _layer_rows() -> pd.DataFrame:
+    """Run rows as `experiment_table` gives them for sweeps/layers.yaml: two extractors,
+    each layer with its depth and a weighted probe, on two train sets."""
+    rows = []
+    for train_set in ("synth_gtzan", "joint"):
+        for model, names in (("byola", ["conv1", "conv2", "fc", "stacked"]),
+                             ("panns", ["block1", "block6", "fc1"])):
+            for depth, layer in enumerate([*names, "weighted"], 1):
+                accuracy = 0.3 + 0.1 * depth if layer != "weighted" else 0.75
+                test_set = "all" if train_set == "joint" else train_set
+                rows.append({
+                    "experiment": f"layers-{model}-{layer}", "rev": "abc1234",
+                    "baseline": "main", "train.layer": layer, "train_set": train_set,
+                    "model": model, "weights": "random", "protocol": "paper",
+                    "test_set": test_set, "metrics_file": f"metrics/runs/{model}.json",
+                    "changed": "train.layer", "layer_count": len(names),
+                    "layer_depth": depth if layer != "weighted" else float("nan"),
+                    f"dnn.{test_set}.accuracy.mean": accuracy,
+                    f"dnn.{test_set}.accuracy.std": 0.01,
+                    f"dnn.{test_set}.accuracy.ci95_low": accuracy - 0.05,
+                    f"dnn.{test_set}.accuracy.ci95_high": accuracy + 0.04,
+                    "paper_accuracy": None})
+    return pd.DataFrame(rows)
+
+
+def test_layer_plot_has_one_line_per_extractor_with_intervals(tmp_path: Path) -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    from mgc.pipeline.experiments_report import layer_depth_figure, plot_layer_depth
+
+    table = _layer_rows()
+    figure = layer_depth_figure(table)
+    assert figure is not None and len(figure.axes) == 2
+    for axis in figure.axes:
+        lines = [c for c in axis.containers if isinstance(c, ErrorbarContainer)]
+        assert len(lines) == 2                                    # byola, panns
+        byola = lines[0]
+        x, y = byola.lines[0].get_data()
+        assert list(x) == [0.25, 0.5, 0.75, 1.0]
+        assert list(y) == pytest.approx([0.4, 0.5, 0.6, 0.7])
+        segments = byola.lines[2][0].get_segments()
+        np.testing.assert_allclose([s[:, 1] for s in segments],
+                                   [(a - 0.05, a + 0.04) for a in (0.4, 0.5, 0.6, 0.7)])
+        dashed = [line for line in axis.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 2 and {line.get_ydata()[0] for line in dashed} == {0.75}
+        assert {t.get_text() for t in axis.texts} >= {"conv1", "stacked", "block6", "fc1"}
+    assert plot_layer_depth(table, tmp_path / "layers.png")
+    assert matplotlib.image.imread(tmp_path / "layers.png").shape[0] > 100
+    assert not plot_layer_depth(table.drop(columns=["layer_count"]), tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+    written = write_experiments_report(table, tmp_path / "report", "Layers")
+    assert "accuracy_vs_layer.png" in [p.name for p in written]
+
+
+def test_layer_runs_reach_the_plot_through_the_experiment_table() -> None:
+    """Run metrics as the train stage writes them for a named layer (`layer_depth`,
+    `layer_count`) and for `weighted` become table columns the layer plot reads."""
+    from mgc.pipeline.experiments import DONE, ExperimentRecord
+    from mgc.pipeline.experiments_report import layer_depth_figure
+
+    base = {"train.layer": "last", "embed.models": ["vggish"]}
+
+    def record(layer: str, depth: int | None, accuracy: float) -> ExperimentRecord:
+        scores = {"accuracy": {"mean": accuracy, "std": 0.01, "ci95_low": accuracy - 0.1,
+                               "ci95_high": accuracy + 0.1}}
+        metrics = {"train_set": "synth_gtzan", "model": "vggish", "layer": layer,
+                   "layer_count": 7, **({"layer_depth": depth} if depth else {}),
+                   "dnn": {"synth_gtzan": scores}}
+        return ExperimentRecord(name=f"layers-vggish-{layer}", rev="0123456789", baseline="main",
+                                is_baseline=False, state=DONE,
+                                params={**base, "train.layer": layer},
+                                metrics={"metrics/runs/synth_gtzan/vggish.json": metrics},
+                                baseline_params=base)
+
+    table = experiment_table([record("conv2", 2, 0.4), record("fc3", 7, 0.6),
+                              record("weighted", None, 0.7)])
+    assert {"train.layer", "layer_depth", "layer_count"} <= set(table.columns)
+    figure = layer_depth_figure(table)
+    assert figure is not None
+    x, y = figure.axes[0].containers[0].lines[0].get_data()
+    assert list(x) == pytest.approx([2 / 7, 1.0]) and list(y) == pytest.approx([0.4, 0.6])

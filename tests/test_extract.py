@@ -232,3 +232,40 @@ def test_parts_are_joined_in_track_order_in_fixed_row_groups(
     assert ids == order and vectors[:, 0].tolist() == list(range(6))
     assert metadata == {"model": "test"}
     assert [pq.read_metadata(out_path).row_group(i).num_rows for i in range(2)] == [4, 2]
+
+
+def test_layers_all_adds_a_column_per_layer_and_keeps_the_embedding_column(
+        synth_gtzan, tmp_path: Path) -> None:
+    """One extraction with `layers: all`: a `layer.<name>` column per layer before the last,
+    the layers in the metadata in depth order, and an `embedding` column that holds the
+    same bytes as the default extraction's."""
+    tracks = synth_gtzan.tracks.head(6)
+    last = extractors.load("vggish", weights="random", postprocess=False, device="cpu")
+    every = extractors.load("vggish", weights="random", postprocess=False, device="cpu",
+                            layers="all")
+    _run(synth_gtzan, last, tmp_path / "last.parquet", _metadata(last), tracks)
+    _run(synth_gtzan, every, tmp_path / "all.parquet", _metadata(every), tracks)
+    default, layered = pq.read_table(tmp_path / "last.parquet"), pq.read_table(
+        tmp_path / "all.parquet")
+    assert default.column_names == ["track_id", "embedding"]
+    assert layered.column_names == ["track_id", "layer.conv1", "layer.conv2", "layer.conv3",
+                                    "layer.conv4", "layer.fc1", "layer.fc2", "embedding"]
+    assert layered.column("embedding").combine_chunks().flatten().to_numpy().tobytes() == \
+        default.column("embedding").combine_chunks().flatten().to_numpy().tobytes()
+    _, _, metadata = read_embeddings(tmp_path / "all.parquet")
+    assert [(layer["name"], layer["dim"]) for layer in metadata["layers"]] == [
+        ("conv1", 64), ("conv2", 128), ("conv3", 256), ("conv4", 512), ("fc1", 4096),
+        ("fc2", 4096), ("fc3", 128)]
+    ids, conv2, _ = read_embeddings(tmp_path / "all.parquet", "conv2")
+    _, fc3, _ = read_embeddings(tmp_path / "all.parquet", "fc3")
+    _, weighted, _ = read_embeddings(tmp_path / "all.parquet", "weighted")
+    assert conv2.shape == (len(ids), 128) and weighted.shape == (len(ids), 9280)
+    np.testing.assert_array_equal(weighted[:, 64:192], conv2)
+    np.testing.assert_array_equal(weighted[:, -128:], fc3)
+    np.testing.assert_array_equal(fc3, read_embeddings(tmp_path / "last.parquet")[1])
+    with pytest.raises(ValueError, match=r"last layer of vggish only.*set "
+                                         r"embed.vggish.layers: all"):
+        read_embeddings(tmp_path / "last.parquet", "conv2")
+    with pytest.raises(ValueError, match=r"'conv9' is not a layer of vggish; its layers: "
+                                         r"conv1, conv2"):
+        read_embeddings(tmp_path / "all.parquet", "conv9")

@@ -219,3 +219,102 @@ def test_byola_inference_optimisations_keep_the_eager_network_output(tmp_path: P
         expected = eager.eval()(torch.from_numpy(waves)).numpy()
     assert np.abs(expected).max() > 1e-2
     assert np.abs(optimised.embed(waves) - expected).max() < TOLERANCE
+
+
+def _hooked(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """Record each module's output under its name, on every forward pass from now on."""
+    seen: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        module.register_forward_hook(lambda _m, _i, out, key=name: seen.__setitem__(key, out))
+    return seen
+
+
+def _max_plus_mean(frames: torch.Tensor, dim: int) -> np.ndarray:
+    return (frames.amax(dim=dim) + frames.mean(dim=dim)).numpy()
+
+
+def _assert_layers_close(ours: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert list(ours) == list(expected)
+    for name, values in expected.items():
+        scale = max(1.0, float(np.abs(values).max()))
+        assert np.abs(values).max() > 1e-4, name                 # not a dead layer
+        assert np.abs(ours[name] - values).max() <= 1e-5 * scale, name
+
+
+@pytest.mark.parametrize("variant", ["v2", "v1_d512"])
+def test_byola_layers_match_hooks_on_the_eager_network(tmp_path: Path, variant: str) -> None:
+    """Every BYOL-A layer from the frozen all-layers graph, against the block outputs of
+    the unoptimised network in the reference's order (BatchNorm unfolded, ReLU before the
+    pool), flattened mel-major and pooled max + mean over time by hand."""
+    eager = extractors.load("byola", weights="random", variant=variant,
+                            device="cpu").build_network()
+    randomise_batchnorm(eager)
+    weights = tmp_path / "byola.pth"
+    torch.save({"model": eager.encoder.state_dict()}, weights)
+    ours = extractors.load("byola", weights=str(weights), variant=variant, device="cpu",
+                           layers="all")
+    features = eager.eval().encoder.features
+    blocks = len(features) // 4
+    seen = _hooked({**{f"conv{b}": features[4 * b - 1] for b in range(1, blocks + 1)},
+                    "fc": eager.encoder.fc})
+    waves = _music_like(3.0, 16000)
+    with torch.inference_mode():
+        eager(torch.from_numpy(waves))
+    frames = {name: seen[name].permute(0, 3, 2, 1).flatten(2) for name in seen if name != "fc"}
+    frames["fc"] = seen["fc"]
+    if variant == "v2":
+        frames["stacked"] = torch.cat([frames[f"conv{blocks}"], seen["fc"]], dim=-1)
+    _assert_layers_close(ours.embed_layers(waves),
+                         {name: _max_plus_mean(x, 1) for name, x in frames.items()})
+
+
+def test_panns_layers_match_hooks_on_the_eager_network(tmp_path: Path) -> None:
+    """CNN14's blocks (BatchNorm unfolded, not frozen) averaged over frequency and pooled
+    max + mean over time, and fc1 + ReLU, against the frozen all-layers graph."""
+    reference = reference_cnn14(seed=5)
+    checkpoint = tmp_path / "Cnn14_mAP=0.431.pth"
+    torch.save({"model": reference.state_dict()}, checkpoint)
+    ours = extractors.load("panns", weights=str(checkpoint), device="cpu", layers="all")
+    eager = ours.build_network()
+    ours.load_weights(eager, checkpoint)
+    eager.eval()
+    seen = _hooked({**{f"block{i}": getattr(eager, f"conv_block{i}") for i in range(1, 7)},
+                    "fc1": eager.fc1})
+    waves = _music_like(4.0, 32000)
+    with torch.inference_mode():
+        eager(torch.from_numpy(waves))
+    expected = {name: _max_plus_mean(seen[name].mean(dim=3), 2) for name in seen
+                if name != "fc1"}
+    expected["fc1"] = torch.relu(seen["fc1"]).numpy()
+    _assert_layers_close(ours.embed_layers(waves), expected)
+    with torch.inference_mode():
+        reference_embedding = reference(torch.from_numpy(waves))["embedding"].numpy()
+    assert np.abs(ours.embed_layers(waves)["fc1"] - reference_embedding).max() < TOLERANCE
+
+
+def test_vggish_layers_match_hooks_on_torchvggish(tmp_path: Path) -> None:
+    """VGGish's conv blocks (torchvggish's own module, hooked at each pool) averaged over
+    frequency and over every example's frames, and fc1/fc2 after their ReLUs averaged
+    over examples, against ours; fc3 is the embedding."""
+    from torchvggish.vggish_input import waveform_to_examples
+
+    reference = reference_vggish(seed=6)
+    weights = tmp_path / "vggish-10086976.pth"
+    torch.save(reference.state_dict(), weights)
+    ours = extractors.load("vggish", weights=str(weights), postprocess=False, device="cpu",
+                           layers="all")
+    pools = [i for i, layer in enumerate(reference.features)
+             if isinstance(layer, torch.nn.MaxPool2d)]
+    seen = _hooked({**{f"conv{n}": reference.features[i] for n, i in enumerate(pools, 1)},
+                    "fc1": reference.embeddings[1], "fc2": reference.embeddings[3]})
+    waves = _music_like(4.0, 16000)
+    expected: dict[str, list[np.ndarray]] = {}
+    with torch.inference_mode():
+        for wave in waves:
+            fc3 = reference(waveform_to_examples(wave, 16000))
+            for name, out in seen.items():
+                pooled = out.mean(dim=(2, 3)) if name.startswith("conv") else out
+                expected.setdefault(name, []).append(pooled.mean(dim=0).numpy())
+            expected.setdefault("fc3", []).append(fc3.mean(dim=0).numpy())
+    _assert_layers_close(ours.embed_layers(waves),
+                         {name: np.stack(values) for name, values in expected.items()})

@@ -129,3 +129,44 @@ def test_predict_proba_gives_distributions(dtype: type) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(proba, model.predict_proba(x, batch_size=100), rtol=1e-6)
     assert model.predict_proba(x[:0]).shape == (0, 4)
+
+
+def _one_informative_layer(n: int, dims: list[int], informative: int, seed: int = 0
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Layers side by side: `informative` separates 4 classes, the others are pure noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    centres = rng.standard_normal((4, dims[informative])) * 0.7
+    layers = [rng.standard_normal((n, dim)) for dim in dims]
+    layers[informative] = centres[labels] + rng.standard_normal((n, dims[informative]))
+    return np.concatenate(layers, axis=1).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("kind", ["linear", "dnn"])
+def test_weighted_layers_learn_to_weight_the_informative_layer(kind: str) -> None:
+    from mgc.losses import LossConfig
+    from mgc.train import NoiseConfig, TrainConfig, train_classifier
+
+    dims = [24, 6, 48, 12]
+    x, y = _one_informative_layer(600, dims, informative=1)
+    config = TrainConfig(learning_rate=5e-3, noise=NoiseConfig("once"))
+    trained = train_classifier(x[:400], y[:400], x[400:], y[400:], 4, ClassifierConfig(),
+                               LossConfig(), config, seed=0, kind=kind, layer_dims=dims)
+    weights = trained.model.layer_weights()
+    assert weights is not None and abs(sum(weights) - 1) < 1e-6
+    others = max(w for i, w in enumerate(weights) if i != 1)
+    assert int(np.argmax(weights)) == 1 and weights[1] > 1.5 * others, weights
+    accuracy = (trained.model.predict_proba(x[400:]).argmax(1) == y[400:]).mean()
+    assert accuracy > 0.65
+
+
+def test_layer_weighting_is_off_unless_layer_dims_are_given() -> None:
+    plain = GenreClassifier(40, 3, ClassifierConfig())
+    assert plain.layer_weights() is None
+    assert not any(key.startswith("layer_weighting") for key in plain.state_dict())
+    weighted = GenreClassifier(40, 3, ClassifierConfig(), layer_dims=[10, 30])
+    assert weighted.layer_weights() == pytest.approx([0.5, 0.5])
+    assert weighted(torch.zeros(5, 40)).logits.shape == (5, 3)
+    with pytest.raises(ValueError, match=r"layer_dims \[10, 20\] add up to 30, not the "
+                                         r"input's 40"):
+        GenreClassifier(40, 3, ClassifierConfig(), layer_dims=[10, 20])

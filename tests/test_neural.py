@@ -1,10 +1,15 @@
-"""mgc/extractors/neural.py: what the three neural extractors share."""
+"""mgc/extractors/neural.py: what the three neural extractors share, `layers: all` included."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 import torch
 
+from mgc import extractors
+from mgc.config import ConfigError
 from mgc.extractors.neural import full_float32, pool_over_time, resolve_device
 
 
@@ -32,3 +37,49 @@ def test_pooling_is_max_plus_mean_or_mean() -> None:
 def test_unknown_devices_are_refused(device: str) -> None:
     with pytest.raises(ValueError, match="expected auto, cpu, cuda or cuda:N"):
         resolve_device(device)
+
+
+LAYER_CASES = [("byola", 16000, {}), ("byola", 16000, {"variant": "v1_d512"}),
+               ("panns", 32000, {}), ("vggish", 16000, {"postprocess": False})]
+EXPECTED_LAYERS = {
+    "byola": [("conv1", 2048), ("conv2", 1024), ("fc", 2048), ("stacked", 3072)],
+    "byola_v1_d512": [("conv1", 2048), ("conv2", 1024), ("conv3", 512), ("fc", 512)],
+    "panns": [("block1", 64), ("block2", 128), ("block3", 256), ("block4", 512),
+              ("block5", 1024), ("block6", 2048), ("fc1", 2048)],
+    "vggish": [("conv1", 64), ("conv2", 128), ("conv3", 256), ("conv4", 512), ("fc1", 4096),
+               ("fc2", 4096), ("fc3", 128)],
+}
+
+
+def _noise(sample_rate: int, seconds: float = 2.5, batch: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return (0.1 * rng.standard_normal((batch, int(seconds * sample_rate)))).astype(np.float32)
+
+
+@pytest.mark.parametrize(("model", "rate", "options"), LAYER_CASES)
+def test_all_layers_keep_the_last_layer_byte_identical(model: str, rate: int,
+                                                       options: dict[str, Any]) -> None:
+    """`layers: all` runs another graph (every block's output kept), yet its last layer is
+    the default extraction's output to the bit, and `embed` gives the same bytes too."""
+    waves = _noise(rate)
+    default = extractors.load(model, weights="random", device="cpu", **options)
+    layered = extractors.load(model, weights="random", device="cpu", layers="all", **options)
+    outputs = layered.embed_layers(waves)
+    key = model + ("_" + options["variant"] if "variant" in options else "")
+    assert [(name, v.shape[1]) for name, v in outputs.items()] == EXPECTED_LAYERS[key]
+    assert [(layer.name, layer.dim) for layer in layered.layers] == EXPECTED_LAYERS[key]
+    expected = default.embed(waves)
+    assert list(outputs.values())[-1].tobytes() == expected.tobytes()
+    assert layered.embed(waves).tobytes() == expected.tobytes()
+    assert default.layers == () and "layers" not in default.describe()
+    assert layered.describe()["layers"] == [{"name": n, "dim": d} for n, d in EXPECTED_LAYERS[key]]
+    assert default.embed_layers(waves).keys() == {"last"}
+
+
+def test_a_model_without_layers_refuses_layers_all_and_accepts_last() -> None:
+    with pytest.raises(ConfigError, match=r"mfcc.layers='all'.*no named layers.*byola, "
+                                          r"panns, vggish"):
+        extractors.load("mfcc", layers="all")
+    assert extractors.load("mfcc", layers="last").layers == ()
+    with pytest.raises(ConfigError, match="layers"):
+        extractors.load("panns", weights="random", device="cpu", layers="some")

@@ -244,3 +244,52 @@ def test_noise_mode_off_reads_as_the_word_dvc_writes(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text.replace("mode: once", "mode: off"))
     assert load_params(path).train.training.noise.mode == "off"
+
+
+def _layered(raw: dict[str, Any], models: list[str], layer: str) -> dict[str, Any]:
+    changed = _with(_with(raw, "embed.models", models), "train.layer", layer)
+    for model in models:
+        changed = _with(changed, f"embed.{model}.layers", "all")
+    return changed
+
+
+@pytest.mark.parametrize(("models", "layer"), [(["byola"], "conv2"), (["byola"], "stacked"),
+                                               (["panns"], "block3"), (["vggish"], "fc1"),
+                                               (["byola", "panns", "vggish"], "weighted")])
+def test_train_layer_takes_a_layer_of_every_listed_extractor(raw: dict[str, Any],
+                                                             models: list[str],
+                                                             layer: str) -> None:
+    params = parse_params(_layered(raw, models, layer))
+    assert params.train.layer == layer
+    assert all(params.embed[model].options["layers"] == "all" for model in models)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda raw: _layered(raw, ["panns"], "conv2"),
+     r"train.layer='conv2': not a layer of panns; its layers: block1, .*, fc1 \(or last, "
+     r"weighted\)"),
+    (lambda raw: _layered(raw, ["byola", "panns"], "conv1"), r"not a layer of panns"),
+    (lambda raw: _with(_layered(raw, ["byola"], "conv1"), "embed.byola.layers", "last"),
+     r"train.layer='conv1': needs every layer of byola extracted: set "
+     r"embed.byola.layers: all"),
+    (lambda raw: _with(raw, "train.layer", "weighted"), r"byola.layers: all"),
+    (lambda raw: _with(_with(raw, "embed.models", ["mfcc"]), "train.layer", "weighted"),
+     r"train.layer='weighted': mfcc has no named layers"),
+    (lambda raw: _with(raw, "train.layer", ""), r"train.layer=''"),
+    (lambda raw: _with(raw, "embed.mfcc.layers", "all"),
+     r"embed.mfcc.layers='all': mfcc emits one vector and has no named layers"),
+    (lambda raw: _with(raw, "embed.panns.layers", "every"), r"embed.panns.layers='every'"),
+])
+def test_train_layer_and_layers_errors_say_what_to_set(raw: dict[str, Any], change,
+                                                       message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        parse_params(change(raw))
+
+
+def test_layers_defaults_to_the_last_layer_only(raw: dict[str, Any]) -> None:
+    params = parse_params(raw)
+    assert params.train.layer == "last"
+    assert {params.embed[m].options.get("layers", "last") for m in params.embed.models} == {
+        "last"}
+    assert parse_params(_with(raw, "embed.mfcc.layers", "last")).embed["mfcc"].options == \
+        params.embed["mfcc"].options

@@ -22,7 +22,7 @@ import torch
 from typer.testing import CliRunner
 
 from mgc.audio import load_audio
-from mgc.bundle import INFO_FILE, BundleInfo, save_bundle
+from mgc.bundle import INFO_FILE, BundleError, BundleInfo, save_bundle
 from mgc.cli import app, format_table
 from mgc.datasets.synthesis import GTZAN_GENRES, render_clip
 from mgc.extractors import load
@@ -471,3 +471,38 @@ def test_predict_under_a_4gb_address_space_is_flat_in_file_length(bundle: Bundle
             bad["locked"]}  # readable here: os.walk is not patched in the child
         peaks[minutes] = float(re.search(r"peak_rss_mb=([\d.]+)", run.stderr).group(1))
     assert peaks[10] < 1.05 * peaks[1], peaks
+
+
+@pytest.mark.parametrize("layer", ["conv2", "weighted"])
+def test_a_layer_bundle_is_fed_the_layer_it_was_trained_on(tmp_path: Path, layer: str) -> None:
+    """`mgc predict` computes the bundle's layer (or every layer side by side) from the
+    same single forward pass the extraction ran, and refuses when its options cannot."""
+    from mgc.layers import select_layer
+
+    options = {"weights": "random", "postprocess": False, "device": "cpu", "layers": "all"}
+    extractor = load("vggish", **options)
+    dims = {spec.name: spec.dim for spec in extractor.layers}
+    input_dim = sum(dims.values()) if layer == "weighted" else dims[layer]
+    config = ClassifierConfig(hidden_layers=1)
+    torch.manual_seed(0)
+    model = GenreClassifier(input_dim, 3, config, layer_dims=(
+        list(dims.values()) if layer == "weighted" else None)).eval()
+    info = BundleInfo(class_names=["a", "b", "c"], input_dim=input_dim,
+                      classifier=config.to_dict(), kind="dnn", heads=["anchor"],
+                      extractor="vggish", extractor_options=options, clip_samples=32000,
+                      train_set="synth_gtzan", protocol="paper", layer=layer,
+                      layer_dims=dims if layer == "weighted" else None)
+    save_bundle(model, info, tmp_path / "bundle")
+    predictor = GenrePredictor(tmp_path / "bundle")
+    clips = (0.1 * np.random.default_rng(0).standard_normal((2, 32000))).astype(np.float32)
+    expected = select_layer(extractor.embed_layers(clips), layer)
+    np.testing.assert_array_equal(predictor.features(clips), expected)
+    probabilities, n_clips = predictor.predict_waveform(clips.reshape(-1))
+    assert n_clips == 2
+    np.testing.assert_allclose(probabilities, model.predict_proba(expected).mean(axis=0),
+                               rtol=1e-6)
+    lacking = json.loads((tmp_path / "bundle" / INFO_FILE).read_text())
+    lacking["extractor_options"] = {**options, "layers": "last"}
+    (tmp_path / "bundle" / INFO_FILE).write_text(json.dumps(lacking))
+    with pytest.raises(BundleError, match="lack layers: all"):
+        GenrePredictor(tmp_path / "bundle")

@@ -279,3 +279,17 @@ def test_set_flag_overrides_every_experiment_last(monkeypatch) -> None:
                           (["--set", "novalue"], "KEY=VALUE")):
         bad = CliRunner().invoke(app, ["sweep", "table2", "--dry-run", *flag])
         assert bad.exit_code == 2 and message in bad.output and "--set" in bad.output
+
+
+def test_layers_sweep_probes_every_layer_of_every_neural_extractor_and_weighted() -> None:
+    from mgc import extractors
+
+    sweep = load_sweep(sweep_path("layers", REPO / "sweeps"), _repo_params())
+    expected = {}
+    for model in ("byola", "panns", "vggish"):
+        names = [spec.name for spec in extractors.REGISTRY[model].layer_specs({})]
+        for layer in (*names, "weighted"):
+            expected[f"layers-{model}-{layer}"] = {
+                "embed.models": [model], f"embed.{model}.layers": "all", "train.layer": layer}
+    assert {e.name: e.overrides for e in sweep.experiments} == expected
+    assert len(sweep.experiments) == 5 + 8 + 8

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mgc.config import check_options, option_parameters
+from mgc.config import check_options, invalid, option_parameters
+from mgc.layers import LAST, Layer
 from mgc.registry import Registry
 
 REGISTRY: Registry[type[Extractor]] = Registry("extractor")
@@ -21,7 +22,6 @@ REGISTRY: Registry[type[Extractor]] = Registry("extractor")
 
 NOT_OPTIONS = ("progress",)
 """Constructor arguments that callers set themselves, never configuration."""
-
 
 class Extractor(ABC):
     """A clip-level embedding model.
@@ -38,6 +38,9 @@ class Extractor(ABC):
     name: ClassVar[str]
     sample_rate: int
     dim: int
+    layers: tuple[Layer, ...] = ()
+    """With `layers: all`, every layer `embed_layers` returns, in depth order; the last is
+    the model's output (`embed`, `dim`-d). Empty: the extractor emits its output only."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,8 +53,26 @@ class Extractor(ABC):
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any], key: str) -> dict[str, Any]:
-        """`options` typed, or a ConfigError naming `key.<option>` and the valid options."""
+        """`options` typed, or a ConfigError naming `key.<option>` and the valid options.
+
+        A model without named layers accepts `layers: last` (what it does anyway) and
+        refuses `layers: all` with a message that says so."""
+        if "layers" in options and "layers" not in cls.option_names():
+            if options["layers"] != LAST:
+                raise invalid(f"{key}.layers", options["layers"],
+                              f"{cls.name} emits one vector and has no named layers; only "
+                              f"'{LAST}' is allowed (layers: all is for extractors with named "
+                              "layers: " + ", ".join(sorted(
+                                  n for n, c in REGISTRY.items() if c.layer_specs({}))) + ")")
+            options = {k: v for k, v in options.items() if k != "layers"}
         return check_options(cls.__init__, options, key, exclude=NOT_OPTIONS)
+
+    @classmethod
+    def layer_specs(cls, options: Mapping[str, Any]) -> tuple[Layer, ...]:
+        """Every layer this model emits with `layers: all` under `options`, in depth order
+        (none for a model without named layers), known before anything is built so that
+        params can be checked in seconds."""
+        return ()
 
     @property
     def needs_fit(self) -> bool:
@@ -70,19 +91,50 @@ class Extractor(ABC):
         `waveforms` is float32 (batch, samples) in [-1, 1] at `self.sample_rate`; the result is
         float32 (batch, self.dim).
         """
-        waveforms = np.asarray(waveforms, dtype=np.float32)
-        if waveforms.ndim != 2:
-            raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+        waveforms = _checked_waveforms(waveforms)
         vectors = np.asarray(self.embed_batch(waveforms), dtype=np.float32)
         if vectors.shape != (len(waveforms), self.dim):
             raise RuntimeError(f"extractor {self.name!r} returned shape {vectors.shape}, "
                                f"expected ({len(waveforms)}, {self.dim})")
         return vectors
 
+    def embed_layers(self, waveforms: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer of `self.layers` from one forward pass, by name in depth order, each
+        float32 (batch, layer dim); the last is what `embed` returns. An extractor without
+        `layers: all` returns its output alone, under the name `last`."""
+        waveforms = _checked_waveforms(waveforms)
+        if not self.layers:
+            return {LAST: self.embed(waveforms)}
+        outputs = {name: np.asarray(vectors, dtype=np.float32)
+                   for name, vectors in self.embed_layers_batch(waveforms).items()}
+        expected = {layer.name: (len(waveforms), layer.dim) for layer in self.layers}
+        shapes = {name: vectors.shape for name, vectors in outputs.items()}
+        if shapes != expected or list(shapes) != list(expected):
+            raise RuntimeError(f"extractor {self.name!r} returned layers {shapes}, "
+                               f"expected {expected}")
+        return outputs
+
+    def embed_layers_batch(self, waveforms: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer of `self.layers` on a validated batch (models with named layers)."""
+        raise NotImplementedError(f"extractor {self.name!r} has no named layers")
+
     @abstractmethod
     def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         """The model itself, on a validated float32 (batch, samples) array."""
 
     def describe(self) -> dict[str, Any]:
-        """Everything that determines the embeddings, recorded in the Parquet metadata."""
-        return {"model": self.name, "sample_rate": self.sample_rate, "dim": self.dim}
+        """Everything that determines the embeddings, recorded in the Parquet metadata (the
+        layers only when there are several, so a `layers: last` file is as it always was)."""
+        described: dict[str, Any] = {"model": self.name, "sample_rate": self.sample_rate,
+                                     "dim": self.dim}
+        if self.layers:
+            described["layers"] = [{"name": layer.name, "dim": layer.dim}
+                                   for layer in self.layers]
+        return described
+
+
+def _checked_waveforms(waveforms: np.ndarray) -> np.ndarray:
+    waveforms = np.asarray(waveforms, dtype=np.float32)
+    if waveforms.ndim != 2:
+        raise ValueError(f"waveforms must be (batch, samples), got shape {waveforms.shape}")
+    return waveforms

@@ -8,7 +8,7 @@ flattened per frame (mel-major, channel-minor). Both are pinned by tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -25,10 +25,12 @@ from mgc.extractors.neural import (
     Pooling,
     check_choice,
     fold_batchnorm,
-    freeze_for_cpu,
     pool_over_time,
+    run_blocks,
+    stack_for_inference,
 )
 from mgc.extractors.weights import WeightFile, load_checkpoint, load_into, select_state_dict
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 16000
 N_MELS = 64
@@ -80,6 +82,8 @@ class AudioNTT(nn.Module):
 
     def __init__(self, conv_blocks: int, d: int, stack_conv_features: bool) -> None:
         super().__init__()
+        self.conv_blocks = conv_blocks
+        self.block_outputs: nn.Module | None = None
         layers: list[nn.Module] = []
         for block in range(conv_blocks):
             layers += [nn.Conv2d(1 if block == 0 else 64, 64, 3, padding=1), nn.BatchNorm2d(64),
@@ -92,11 +96,30 @@ class AudioNTT(nn.Module):
         self.dim = conv_dim + d if stack_conv_features else d
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        x = self.features(log_mel)                        # (batch, ch, mel, time)
-        x = x.permute(0, 3, 2, 1)                         # (batch, time, mel, ch)
-        x = x.reshape(x.shape[0], x.shape[1], -1)         # feature = mel * 64 + ch
+        x = _frames(self.features(log_mel))
         fc = self.fc(x)
         return torch.cat([x, fc], dim=-1) if self.stack_conv_features else fc
+
+    def layer_frames(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-frame features of every named layer (`layer_specs`), from one pass: each conv
+        block's map flattened as the model flattens its last one, then `fc` and, in v2,
+        `stacked` (the last conv block's frames and `fc` side by side: `forward`'s output)."""
+        maps = (self.block_outputs(log_mel) if self.block_outputs is not None else run_blocks(
+            (self.features[4 * block:4 * block + 4] for block in range(self.conv_blocks)),
+            log_mel))
+        frames = {f"conv{index}": _frames(conv_map) for index, conv_map in enumerate(maps, 1)}
+        x = frames[f"conv{self.conv_blocks}"]
+        fc = self.fc(x)
+        frames["fc"] = fc
+        if self.stack_conv_features:
+            frames["stacked"] = torch.cat([x, fc], dim=-1)
+        return frames
+
+
+def _frames(conv_map: torch.Tensor) -> torch.Tensor:
+    """(batch, ch, mel, time) -> (batch, time, mel * ch): feature = mel * 64 + channel."""
+    x = conv_map.permute(0, 3, 2, 1)
+    return x.reshape(x.shape[0], x.shape[1], -1)
 
 
 class ByolaModel(ExtractorNetwork):
@@ -118,17 +141,24 @@ class ByolaModel(ExtractorNetwork):
         frames = self.encoder(self.normalised_log_mel(waveforms))
         return pool_over_time(frames, self.pooling)
 
-    def prepare_inference(self, device: torch.device) -> None:
+    def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        frames = self.encoder.layer_frames(self.normalised_log_mel(waveforms))
+        return {name: pool_over_time(x, self.pooling) for name, x in frames.items()}
+
+    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
         """Fold each BatchNorm into its conv and pool before the ReLU (max-pooling and ReLU
-        commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack."""
+        commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack
+        (with `all_layers`, one frozen graph that returns every block's map)."""
         layers = list(self.encoder.features)
-        blocks: list[nn.Module] = []
-        for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True):
-            blocks += [fold_batchnorm(conv, batchnorm), pool, relu]
-        convolutions = nn.Sequential(*blocks)
-        if device.type == "cpu":
-            convolutions = freeze_for_cpu(convolutions, torch.zeros(1, 1, N_MELS, 96))
-        self.encoder.features = convolutions
+        blocks = [nn.Sequential(fold_batchnorm(conv, batchnorm), pool, relu)
+                  for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True)]
+        stack = stack_for_inference(blocks if all_layers else
+                                    [layer for block in blocks for layer in block],
+                                    all_layers, device, torch.zeros(1, 1, N_MELS, 96))
+        if all_layers:
+            self.encoder.block_outputs = stack
+        else:
+            self.encoder.features = stack
 
 
 class ByolaExtractor(NeuralExtractor):
@@ -144,8 +174,8 @@ class ByolaExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", variant: Variant = "v2",
                  normalisation: Literal["paper", "train"] | list[float] = "paper",
-                 pooling: Pooling = "mean+max", device: str = "auto", seed: int = 0,
-                 progress: bool = True) -> None:
+                 pooling: Pooling = "mean+max", layers: LayerMode = LAST, device: str = "auto",
+                 seed: int = 0, progress: bool = True) -> None:
         check_choice("variant", variant, get_args(Variant))
         check_choice("pooling", pooling, POOLINGS)
         self.variant = variant
@@ -153,8 +183,24 @@ class ByolaExtractor(NeuralExtractor):
         self.pooling = pooling
         self.official_weights = VARIANTS[variant][2]
         self.sample_rate = SAMPLE_RATE
-        super().__init__(weights=weights, device=device, seed=seed, progress=progress)
+        super().__init__(weights=weights, device=device, seed=seed, layers=layers,
+                         progress=progress)
         self.dim = self.network.encoder.dim
+
+    @classmethod
+    def layer_specs(cls, options: Mapping[str, Any]) -> tuple[Layer, ...]:
+        """conv1..convN (N = 2 in v2, 3 in v1; each block's map flattened mel-major,
+        channel-minor, as the model flattens its last block: 64 ch x 64 / 2^n mels), `fc`
+        (d) and, in v2, `stacked` (last conv block + fc = the 3072-d output). Flattened
+        rather than averaged over mel bands because that is the model's own frame vector:
+        v2's output holds the last block's flattened map verbatim."""
+        variant = str(options.get("variant", "v2"))
+        conv_blocks, d, _ = VARIANTS[variant]
+        conv = tuple(Layer(f"conv{block}", 64 * (N_MELS // 2**block))
+                     for block in range(1, conv_blocks + 1))
+        if variant == "v2":
+            return (*conv, Layer("fc", d), Layer("stacked", conv[-1].dim + d))
+        return (*conv, Layer("fc", d))
 
     def build_network(self) -> nn.Module:
         conv_blocks, d, _ = VARIANTS[self.variant]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -22,6 +22,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from mgc.config import invalid
 from mgc.extractors.base import Extractor
 from mgc.extractors.weights import WeightFile, resolve_weights
+from mgc.layers import ALL, LAST
 
 Pooling = Literal["mean+max", "mean"]
 POOLINGS: tuple[str, ...] = get_args(Pooling)
@@ -90,6 +91,35 @@ def freeze_for_cpu(convolutions: nn.Module, example: torch.Tensor) -> nn.Module:
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
+def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`blocks` applied in sequence to `x`; every block's output, in order."""
+    outputs = []
+    for block in blocks:
+        x = block(x)
+        outputs.append(x)
+    return tuple(outputs)
+
+
+class BlockOutputs(nn.Module):
+    """Blocks run in sequence, returning every block's output: traced and frozen, one graph
+    that still yields each layer of the forward pass (`layers: all`)."""
+
+    def __init__(self, blocks: list[nn.Module]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return run_blocks(self.blocks, x)
+
+
+def stack_for_inference(blocks: list[nn.Module], all_layers: bool, device: torch.device,
+                        example: torch.Tensor) -> nn.Module:
+    """The conv blocks as one module for inference: their final output (`layers: last`,
+    exactly as before layers existed) or every block's output (`all`); frozen on CPU."""
+    stack = BlockOutputs(blocks) if all_layers else nn.Sequential(*blocks)
+    return freeze_for_cpu(stack, example) if device.type == "cpu" else stack
+
+
 def fold_batchnorm(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d) -> nn.Conv2d:
     """conv followed by BatchNorm (in eval mode) as one conv with bias: the same function,
     one pass over the activations fewer."""
@@ -106,9 +136,15 @@ class ExtractorNetwork(nn.Module):
     """The whole model as one module: waveforms (batch, samples) -> clip vectors (batch, dim),
     front end included."""
 
-    def prepare_inference(self, device: torch.device) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
         """Make the network fast for inference on `device` once its weights are loaded
-        (fold BatchNorm, freeze conv stacks); the function it computes must not change."""
+        (fold BatchNorm, freeze conv stacks); the function it computes must not change.
+        With `all_layers`, `forward_layers` must still see every block's output."""
+
+    def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every named layer pooled to clip vectors, in depth order, from one forward pass;
+        the last equals `forward`'s output."""
+        raise NotImplementedError
 
 
 class NeuralExtractor(Extractor):
@@ -116,8 +152,9 @@ class NeuralExtractor(Extractor):
 
     official_weights: WeightFile
 
-    def __init__(self, *, weights: str | Path, device: str, seed: int, progress: bool = True
-                 ) -> None:
+    def __init__(self, *, weights: str | Path, device: str, seed: int, layers: str = LAST,
+                 progress: bool = True) -> None:
+        check_choice("layers", layers, (LAST, ALL))
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.weights = resolve_weights(weights, self.official_weights, progress=progress)
@@ -126,8 +163,9 @@ class NeuralExtractor(Extractor):
             network = self.build_network()
         if self.weights.path is not None:
             self.load_weights(network, self.weights.path)
-        network.eval().prepare_inference(self.device)
+        network.eval().prepare_inference(self.device, all_layers=layers == ALL)
         self.network = network.to(self.device)
+        self.layers = self.layer_specs(vars(self)) if layers == ALL else ()
 
     @abstractmethod
     def build_network(self) -> ExtractorNetwork:
@@ -138,9 +176,17 @@ class NeuralExtractor(Extractor):
         """Load an official-layout weights file into `network`, or raise WeightsError."""
 
     def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
+        if self.layers:
+            return self.embed_layers_batch(waveforms)[self.layers[-1].name]
         with torch.inference_mode(), full_float32(self.device):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return self.network(batch).float().cpu().numpy()
+
+    def embed_layers_batch(self, waveforms: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode(), full_float32(self.device):
+            batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
+            return {name: vectors.float().cpu().numpy()
+                    for name, vectors in self.network.forward_layers(batch).items()}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.weights.label,

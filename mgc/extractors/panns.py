@@ -9,6 +9,7 @@ load, so a checkpoint trained on another front end is refused rather than silent
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from mgc.extractors.neural import (
     Pooling,
     check_choice,
     fold_batchnorm,
-    freeze_for_cpu,
     pool_over_time,
+    run_blocks,
+    stack_for_inference,
 )
 from mgc.extractors.weights import (
     WeightFile,
@@ -34,11 +36,17 @@ from mgc.extractors.weights import (
     load_into,
     select_state_dict,
 )
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 32000
 EMBEDDING_DIM = 2048
 AUDIOSET_CLASSES = 527
 AMIN = 1e-10
+CHANNELS = (1, 64, 128, 256, 512, 1024, 2048)
+LAYERS = (*(Layer(f"block{index}", CHANNELS[index]) for index in range(1, 7)),
+          Layer("fc1", EMBEDDING_DIM))
+"""`layers: all`: each conv block's map averaged over frequency and pooled over time as the
+last block's is on its way into `fc1`, then `fc1` itself (the `embedding` output)."""
 FRONT_END_KEYS = ("spectrogram_extractor.stft.conv_real.weight",
                   "spectrogram_extractor.stft.conv_imag.weight", "logmel_extractor.melW")
 
@@ -87,14 +95,14 @@ class Cnn14(ExtractorNetwork):
         super().__init__()
         self.log_mel = panns_log_mel()
         self.bn0 = nn.BatchNorm2d(64)
-        channels = (1, 64, 128, 256, 512, 1024, 2048)
         for index in range(1, 7):
             self.add_module(f"conv_block{index}", ConvBlock(
-                channels[index - 1], channels[index], pool=2 if index < 6 else 1))
+                CHANNELS[index - 1], CHANNELS[index], pool=2 if index < 6 else 1))
         self.fc1 = nn.Linear(2048, EMBEDDING_DIM)
         self.fc_audioset = nn.Linear(2048, AUDIOSET_CLASSES)
         self.pooling = pooling
         self.frozen_convolutions: nn.Module | None = None
+        self.block_outputs: nn.Module | None = None
 
     def convolutions(self, x: torch.Tensor) -> torch.Tensor:
         if self.frozen_convolutions is not None:
@@ -103,21 +111,41 @@ class Cnn14(ExtractorNetwork):
             x = getattr(self, f"conv_block{index}")(x)
         return x
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def convolution_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every conv block's output map, from one pass through the blocks."""
+        if self.block_outputs is not None:
+            return self.block_outputs(x)
+        return run_blocks((getattr(self, f"conv_block{index}") for index in range(1, 7)), x)
+
+    def network_input(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Log-mel in dB through `bn0`, as (batch, 1, frames, mels)."""
         log_mel = 10.0 * torch.log10(self.log_mel(waveforms).clamp(min=AMIN))
         x = self.bn0(log_mel.unsqueeze(-1).transpose(1, 2))      # mel bins as channels
-        x = x.transpose(1, 3)                                     # (batch, 1, frames, mels)
-        x = self.convolutions(x).mean(dim=3)                      # over frequency
+        return x.transpose(1, 3)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        x = self.convolutions(self.network_input(waveforms)).mean(dim=3)   # over frequency
         return F.relu(self.fc1(pool_over_time(x, self.pooling, dim=2)))
 
-    def prepare_inference(self, device: torch.device) -> None:
-        """Fold every BatchNorm of the conv blocks into its conv; on CPU, freeze the blocks."""
+    def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        maps = self.convolution_maps(self.network_input(waveforms))
+        pooled = {f"block{index}": pool_over_time(conv_map.mean(dim=3), self.pooling, dim=2)
+                  for index, conv_map in enumerate(maps, 1)}
+        return {**pooled, "fc1": F.relu(self.fc1(pooled["block6"]))}
+
+    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+        """Fold every BatchNorm of the conv blocks into its conv; on CPU, freeze the blocks
+        (with `all_layers`, into one graph that returns every block's map)."""
         blocks = [getattr(self, f"conv_block{index}") for index in range(1, 7)]
         for block in blocks:
             block.fold_batchnorm()
-        if device.type == "cpu":
-            self.frozen_convolutions = freeze_for_cpu(nn.Sequential(*blocks),
-                                                      torch.zeros(1, 1, 64, 64))
+        if device.type != "cpu" and not all_layers:
+            return
+        stack = stack_for_inference(blocks, all_layers, device, torch.zeros(1, 1, 64, 64))
+        if all_layers:
+            self.block_outputs = stack
+        else:
+            self.frozen_convolutions = stack
 
 
 class PannsExtractor(NeuralExtractor):
@@ -127,12 +155,18 @@ class PannsExtractor(NeuralExtractor):
     official_weights = OFFICIAL_WEIGHTS
 
     def __init__(self, weights: str | Path = "pretrained", pooling: Pooling = "mean+max",
-                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+                 layers: LayerMode = LAST, device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         check_choice("pooling", pooling, POOLINGS)
         self.pooling = pooling
         self.sample_rate = SAMPLE_RATE
         self.dim = EMBEDDING_DIM
-        super().__init__(weights=weights, device=device, seed=seed, progress=progress)
+        super().__init__(weights=weights, device=device, seed=seed, layers=layers,
+                         progress=progress)
+
+    @classmethod
+    def layer_specs(cls, options: Mapping[str, Any]) -> tuple[Layer, ...]:
+        return LAYERS
 
     def build_network(self) -> nn.Module:
         return Cnn14(self.pooling)

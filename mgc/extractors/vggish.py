@@ -10,6 +10,7 @@ names included. Examples are pooled into one clip vector.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from mgc.extractors.neural import (
     NeuralExtractor,
     Pooling,
     check_choice,
-    freeze_for_cpu,
     pool_over_time,
+    run_blocks,
+    stack_for_inference,
 )
 from mgc.extractors.weights import (
     PRETRAINED,
@@ -38,6 +40,7 @@ from mgc.extractors.weights import (
     resolve_weights,
     select_state_dict,
 )
+from mgc.layers import LAST, Layer, LayerMode
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 400          # 25 ms
@@ -49,6 +52,14 @@ LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96           # 0.96 s, non-overlapping
 EMBEDDING_DIM = 128
 QUANTISE_RANGE = (-2.0, 2.0)
+CONV_BLOCKS = ((64,), (128,), (256, 256), (512, 512))
+"""The VGG stack [64 M 128 M 256 256 M 512 512 M] as its four blocks, each ending in a pool."""
+LAYERS = (*(Layer(f"conv{index}", widths[-1]) for index, widths in enumerate(CONV_BLOCKS, 1)),
+          Layer("fc1", 4096), Layer("fc2", 4096), Layer("fc3", EMBEDDING_DIM))
+"""`layers: all`: each conv block's map averaged over frequency, its frames (every example's,
+in order) pooled over the clip as the examples' embeddings are; each fc layer after its ReLU,
+pooled over the examples. `fc3` is the model's output (with `final_relu` and `postprocess` as
+set)."""
 
 _RELEASE = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/"
 # torch.hub names files by the first 8 hex digits of their sha256: that prefix is the pin.
@@ -117,13 +128,13 @@ class Vggish(ExtractorNetwork):
         super().__init__()
         layers: list[nn.Module] = []
         in_channels = 1
-        for width in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
-            if width == "M":
-                layers.append(nn.MaxPool2d(2, stride=2))
-            else:
-                layers += [nn.Conv2d(in_channels, int(width), 3, padding=1), nn.ReLU()]
-                in_channels = int(width)
+        for widths in CONV_BLOCKS:
+            for width in widths:
+                layers += [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU()]
+                in_channels = width
+            layers.append(nn.MaxPool2d(2, stride=2))
         self.features = nn.Sequential(*layers)
+        self.block_outputs: nn.Module | None = None
         head: list[nn.Module] = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096),
                                  nn.ReLU(), nn.Linear(4096, EMBEDDING_DIM)]
         self.embeddings = nn.Sequential(*head, *([nn.ReLU()] if final_relu else []))
@@ -135,7 +146,10 @@ class Vggish(ExtractorNetwork):
         """(n, 96, 64) log-mel examples -> (n, 128) embeddings, postprocessed if PCA is set."""
         x = self.features(examples.unsqueeze(1))                  # (n, 512, 6, 4)
         x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)         # NHWC flatten, as TF did
-        x = self.embeddings(x)
+        return self.postprocessed(self.embeddings(x))
+
+    def postprocessed(self, x: torch.Tensor) -> torch.Tensor:
+        """The 128-d layer through the PCA postprocessing, where it is set."""
         if self.pca is None:
             return x
         eigenvectors, means = self.pca
@@ -143,11 +157,46 @@ class Vggish(ExtractorNetwork):
         low, high = QUANTISE_RANGE
         return torch.round((whitened.clamp(low, high) - low) * (255.0 / (high - low)))
 
-    def prepare_inference(self, device: torch.device) -> None:
-        """On CPU, freeze the conv stack (no BatchNorm to fold in VGGish)."""
-        if device.type == "cpu":
-            self.features = freeze_for_cpu(self.features,
-                                           torch.zeros(1, 1, EXAMPLE_FRAMES, N_MELS))
+    def conv_blocks(self) -> list[nn.Sequential]:
+        """`features` cut after each pool: one module per conv block."""
+        ends = [index + 1 for index, layer in enumerate(self.features)
+                if isinstance(layer, nn.MaxPool2d)]
+        return [self.features[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+
+    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+        """On CPU, freeze the conv stack (no BatchNorm to fold in VGGish); with `all_layers`,
+        into one graph that returns every block's map."""
+        if device.type != "cpu" and not all_layers:
+            return
+        blocks = self.conv_blocks() if all_layers else list(self.features)
+        stack = stack_for_inference(blocks, all_layers, device,
+                                    torch.zeros(1, 1, EXAMPLE_FRAMES, N_MELS))
+        if all_layers:
+            self.block_outputs = stack
+        else:
+            self.features = stack
+
+    def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
+        examples = self.examples(waveforms)
+        batch, n_examples = examples.shape[:2]
+        x = examples.reshape(batch * n_examples, 1, EXAMPLE_FRAMES, N_MELS)
+        maps = (self.block_outputs(x) if self.block_outputs is not None
+                else run_blocks(self.conv_blocks(), x))
+        per_example: dict[str, torch.Tensor] = {}
+        for index, conv_map in enumerate(maps, 1):               # (n, ch, time, mel)
+            frames = conv_map.mean(dim=3).transpose(1, 2)         # (n, time, ch)
+            per_example[f"conv{index}"] = frames.reshape(batch, -1, frames.shape[-1])
+        x = maps[-1].permute(0, 2, 3, 1).reshape(batch * n_examples, -1)   # NHWC flatten
+        linear = 0
+        for layer in self.embeddings:
+            x = layer(x)
+            if isinstance(layer, nn.Linear):
+                linear += 1
+            if linear < 3 and isinstance(layer, nn.ReLU):
+                per_example[f"fc{linear}"] = x.reshape(batch, n_examples, -1)
+        per_example["fc3"] = self.postprocessed(x).reshape(batch, n_examples, -1)
+        return {name: pool_over_time(frames, self.pooling) for name, frames
+                in per_example.items()}
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         examples = self.examples(waveforms)
@@ -169,8 +218,8 @@ class VggishExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", postprocess: bool = True,
                  pca: str | Path = PRETRAINED, final_relu: bool = True,
-                 pooling: Pooling = "mean", device: str = "auto", seed: int = 0,
-                 progress: bool = True) -> None:
+                 pooling: Pooling = "mean", layers: LayerMode = LAST, device: str = "auto",
+                 seed: int = 0, progress: bool = True) -> None:
         check_choice("pooling", pooling, POOLINGS)
         check_choice("postprocess", postprocess, (True, False))
         check_choice("final_relu", final_relu, (True, False))
@@ -184,9 +233,14 @@ class VggishExtractor(NeuralExtractor):
         self.dim = EMBEDDING_DIM
         self.pca: ResolvedWeights | None = (
             resolve_weights(pca, OFFICIAL_PCA, progress=progress) if postprocess else None)
-        super().__init__(weights=weights, device=device, seed=seed, progress=progress)
+        super().__init__(weights=weights, device=device, seed=seed, layers=layers,
+                         progress=progress)
         if self.pca is not None and self.pca.path is not None:
             self.network.pca = tuple(t.to(self.device) for t in load_pca(self.pca.path))
+
+    @classmethod
+    def layer_specs(cls, options: Mapping[str, Any]) -> tuple[Layer, ...]:
+        return LAYERS
 
     def build_network(self) -> nn.Module:
         return Vggish(final_relu=self.final_relu, pooling=self.pooling)

@@ -1,6 +1,7 @@
 """The experiments report (`mgc report`): the table of DVC experiments that
-`mgc.pipeline.experiments` builds, as Markdown, CSV and one accuracy plot per ablation axis
-(each axis a params key, so this lives with the pipeline).
+`mgc.pipeline.experiments` builds, as Markdown, CSV, one accuracy plot per ablation axis
+(each axis a params key, so this lives with the pipeline) and accuracy against layer depth
+(`sweeps/layers.yaml`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mgc.atomic import atomic_path, write_csv, write_text
+from mgc.layers import WEIGHTED
 from mgc.report import interval
 
 
@@ -132,6 +136,76 @@ def plot_experiment_factor(table: pd.DataFrame, factor: Factor, path: Path) -> b
     return True
 
 
+LAYER_PARAM = "train.layer"
+LAYER_PLOT = "accuracy_vs_layer"
+
+
+def layer_depth_figure(table: pd.DataFrame) -> Figure | None:
+    """DNN accuracy (own test split) against layer depth, one panel per train set and one
+    line per extractor, with 95 % bootstrap intervals over test tracks as error bars; each
+    extractor's `weighted` probe is a dashed line in its colour. Depth is the layer's
+    position over the extractor's layer count (1 = its output), so extractors with 4 and
+    7 layers share the axis; every point is labelled with its layer's name. None when no
+    run trained on a named layer."""
+    if table.empty or "layer_count" not in table.columns:
+        return None
+    rows = table[table["layer_count"].notna()].copy()
+    names = rows[LAYER_PARAM] if LAYER_PARAM in rows else pd.Series("", index=rows.index)
+    rows["layer_name"] = names.fillna("").astype(str)
+    rows["accuracy"] = own_score(rows, "mean")
+    rows["low"], rows["high"] = own_score(rows, "ci95_low"), own_score(rows, "ci95_high")
+    depth = rows["layer_depth"] if "layer_depth" in rows else pd.Series(np.nan, rows.index)
+    rows["relative_depth"] = depth / rows["layer_count"]
+    if rows["relative_depth"].notna().sum() == 0:
+        return None
+    panels = sorted(rows["train_set"].unique())
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2),
+                                squeeze=False, sharey=True)
+    colours = dict(zip(sorted(rows["model"].unique()), plt.rcParams["axes.prop_cycle"]
+                       .by_key()["color"] * 4, strict=False))
+    for axis, train_set in zip(axes[0], panels, strict=True):
+        panel = rows[rows["train_set"] == train_set]
+        for model, line in panel.groupby("model", sort=True):
+            colour = colours[model]
+            points = line[line["relative_depth"].notna()].sort_values("relative_depth")
+            points = points.drop_duplicates("relative_depth")
+            if not points.empty:
+                errors = np.array([points["accuracy"] - points["low"],
+                                   points["high"] - points["accuracy"]]).clip(min=0)
+                axis.errorbar(points["relative_depth"], points["accuracy"],
+                              yerr=np.nan_to_num(errors), marker="o", capsize=3,
+                              color=colour, label=model)
+                for _, point in points.iterrows():
+                    axis.annotate(point["layer_name"], (point["relative_depth"],
+                                                        point["accuracy"]),
+                                  textcoords="offset points", xytext=(3, 4),
+                                  fontsize="x-small", color=colour)
+            weighted = line[line["layer_name"] == WEIGHTED]
+            if not weighted.empty:
+                axis.axhline(weighted["accuracy"].mean(), linestyle="--", color=colour,
+                             alpha=0.8, label=f"{model} weighted")
+        axis.set_title(train_set)
+        axis.set_xlabel("layer depth / layers (1 = the extractor's output)")
+        axis.set_xlim(0, 1.08)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("DNN test accuracy (own split)")
+    axes[0][0].legend(fontsize="small")
+    figure.suptitle("DNN accuracy vs layer (95 % bootstrap interval over test tracks)")
+    figure.tight_layout()
+    return figure
+
+
+def plot_layer_depth(table: pd.DataFrame, path: Path) -> bool:
+    """`layer_depth_figure` as a PNG at `path`; False (nothing written) without layer runs."""
+    figure = layer_depth_figure(table)
+    if figure is None:
+        return False
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)
+    return True
+
+
 def _percent(mean: float, std: float) -> str:
     return "" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
@@ -190,6 +264,8 @@ def write_experiments_report(table: pd.DataFrame, out_dir: Path, title: str, int
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [out_dir / f"accuracy_vs_{factor.name}.png" for factor in EXPERIMENT_FACTORS
              if plot_experiment_factor(table, factor, out_dir / f"accuracy_vs_{factor.name}.png")]
+    if plot_layer_depth(table, out_dir / f"{LAYER_PLOT}.png"):
+        plots.append(out_dir / f"{LAYER_PLOT}.png")
     csv = out_dir / "experiments.csv"
     write_csv(csv, table)
     markdown = out_dir / "experiments.md"

@@ -20,6 +20,7 @@ from mgc.datasets import check_source
 from mgc.embeddings import CLIP_POLICIES
 from mgc.extractors import REGISTRY as EXTRACTORS
 from mgc.labels import MERGE_STRATEGIES
+from mgc.layers import ALL, LAST, WEIGHTED
 from mgc.losses import TERMS, LossConfig
 from mgc.model import CLASSIFIER_KINDS, ClassifierConfig
 from mgc.pipeline.layout import JOINT
@@ -122,6 +123,8 @@ class TrainParams:
     sets: tuple[str, ...]
     seeds: tuple[int, ...]
     classifiers: tuple[str, ...]
+    layer: str
+    """`last` (the extractor's output), a layer's name, or `weighted` (all layers)."""
     threads: int
     workers: int
     epochs: int
@@ -145,6 +148,8 @@ class TrainParams:
             raise invalid("classifiers", list(self.classifiers),
                           f"{ZERO_SHOT} cannot come first: the first kind is the model each "
                           "train stage ships, and zero-shot trains none")
+        if not self.layer:
+            raise invalid("layer", self.layer, f"expected {LAST}, {WEIGHTED} or a layer name")
         check_range("threads", self.threads, 1, 256)
         check_range("workers", self.workers, 1, 256)
         object.__setattr__(self, "training", TrainConfig(
@@ -176,8 +181,8 @@ def _embed(section: Any) -> EmbedParams:
     blocks = {}
     for model in (name for name in section if name != "models"):
         key = f"embed.{model}"
-        block = check_keys(section[model], key,
-                           {"clip", "batch_size", *EXTRACTORS[model].option_names()},
+        block = check_keys(section[model], key,   # `layers`: the model's check explains
+                           {"clip", "batch_size", "layers", *EXTRACTORS[model].option_names()},
                            {"clip", "batch_size"})
         batch_size = coerce(block["batch_size"], int, f"{key}.batch_size")
         check_range(f"{key}.batch_size", batch_size, 1, 4096)
@@ -188,6 +193,25 @@ def _embed(section: Any) -> EmbedParams:
         blocks[model] = ExtractorParams(clip, batch_size,
                                         EXTRACTORS[model].check_options(options, key))
     return EmbedParams(models, blocks)
+
+
+def _check_layer(layer: str, embed: EmbedParams) -> None:
+    """`train.layer` must name something every listed extractor emits, from its
+    `layers: all` file: checked here, so a wrong name fails before any extraction runs."""
+    if layer == LAST:
+        return
+    for model in embed.models:
+        options = embed[model].options
+        names = [spec.name for spec in EXTRACTORS[model].layer_specs(options)]
+        if not names:
+            raise invalid("train.layer", layer, f"{model} has no named layers (only "
+                          f"{LAST}); leave it out of embed.models for this run")
+        if layer != WEIGHTED and layer not in names:
+            raise invalid("train.layer", layer, f"not a layer of {model}; its layers: "
+                          f"{', '.join(names)} (or {LAST}, {WEIGHTED})")
+        if options.get("layers", LAST) != ALL:
+            raise invalid("train.layer", layer, f"needs every layer of {model} extracted: "
+                          f"set embed.{model}.layers: {ALL}")
 
 
 def _loss(section: Any) -> LossConfig:
@@ -206,7 +230,9 @@ def parse_params(raw: Any) -> Params:
         data = build(DataParams, top["data"], "data")
         train = build(TrainParams, top["train"], "train")
         _names("train.sets", train.sets, [*data.datasets, JOINT])
-        return Params(data=data, embed=_embed(top["embed"]),
+        embed = _embed(top["embed"])
+        _check_layer(train.layer, embed)
+        return Params(data=data, embed=embed,
                       merge=build(MergeParams, top["merge"], "merge"), train=train,
                       loss=_loss(top["loss"]))
     except ConfigError as error:

@@ -21,6 +21,7 @@ from mgc.atomic import atomic_path, write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
 from mgc.evaluate import align
+from mgc.layers import LAST, WEIGHTED
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
 from mgc.pipeline.params import Params
@@ -60,15 +61,31 @@ def zero_shot_scorer(params: Params, model: str, layout: Layout) -> ZeroShotScor
     return lambda x, class_names: ZeroShotClassifier(extractor, class_names).predict_proba(x)
 
 
+def layer_record(layer: str, names: list[str]) -> dict[str, object]:
+    """What the run metrics say of `train.layer` (nothing for `last`, so those files stay as
+    they were): the layer, and for one layer its depth (1 = first) out of how many, which
+    the report plots accuracy against."""
+    if layer == LAST:
+        return {}
+    record: dict[str, object] = {"layer": layer, "layer_count": len(names)}
+    if layer != WEIGHTED:
+        record["layer_depth"] = names.index(layer) + 1
+    return record
+
+
 def train_set_model(params: Params, train_set: str, model: str, layout: Layout) -> SeedsResult:
     """Train and score every classifier kind over the seeds; write every output of the stage."""
     torch.set_num_threads(params.train.threads)
     torch.use_deterministic_algorithms(True)
     datasets = params.data.datasets
+    layer = params.train.layer
     embeddings, metadata = {}, {}
     for dataset in datasets:
-        ids, vectors, metadata[dataset] = read_embeddings(layout.embeddings(model, dataset))
+        ids, vectors, metadata[dataset] = read_embeddings(layout.embeddings(model, dataset),
+                                                          layer)
         embeddings[dataset] = (ids, vectors)
+    layers = {entry["name"]: int(entry["dim"])
+              for entry in metadata[datasets[0]].get("layers") or []}
     splits = {dataset: pd.read_parquet(layout.split(dataset)).assign(dataset=dataset)
               for dataset in datasets}
     members = list(datasets) if train_set == JOINT else [train_set]
@@ -78,7 +95,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
-    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout)}
+    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout),
+           "layer_dims": layers if layer == WEIGHTED else None}
     result = (train_over_folds(data, others, params.data.folds, *settings, **run)
               if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings,
                                                                         **run))
@@ -92,6 +110,7 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         "protocol": params.data.protocol,
         "seeds": len(params.train.seeds),
         "best_seed": result.best_seed,
+        **layer_record(layer, list(layers)),
         **({"n_tracks": len(data.x)} if params.data.protocol == "kfold" else
            {f"n_{part}": int(np.sum(data.split == part)) for part in ("train", "val", "test")}),
         "n_excluded": int(n_tracks - len(data.x)),
@@ -108,6 +127,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         clip_samples=int(first["clip_samples"]),
         train_set=train_set,
         protocol=params.data.protocol,
+        layer=layer,
+        layer_dims=layers if layer == WEIGHTED else None,
     ), layout.models(train_set) / model)
     write_csv(layout.predictions(train_set, model), result.predictions)
     write_csv(layout.confusion(train_set, model),
