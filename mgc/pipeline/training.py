@@ -78,7 +78,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
-    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout)}
+    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout),
+           "domain": params.train.adaptation}
     result = (train_over_folds(data, others, params.data.folds, *settings, **run)
               if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings,
                                                                         **run))
@@ -95,6 +96,7 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         **({"n_tracks": len(data.x)} if params.data.protocol == "kfold" else
            {f"n_{part}": int(np.sum(data.split == part)) for part in ("train", "val", "test")}),
         "n_excluded": int(n_tracks - len(data.x)),
+        **({"domain": params.train.domain} if params.train.domain != "none" else {}),
         **result.metrics,
     })
     save_bundle(result.best_model, BundleInfo(
