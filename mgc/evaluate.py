@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
-from mgc.labels import shared_classes
+from mgc.labels import shared_classes, twin_classes
 from mgc.statistics import bootstrap_interval
 
 
@@ -152,3 +152,33 @@ def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings]
                                        class_indices(np.array(mapped), class_names),
                                        "shared genres")
     return sets
+
+
+def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
+                   kinds: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """How a joint model confuses the genres the paper's 18 classes count twice.
+
+    Per classifier kind and source dataset, over that dataset's own test tracks whose class
+    has a twin in another dataset (`twin_classes`) and over every seed: the fraction
+    predicted as the true class, as its twin (right genre, wrong dataset) and as anything
+    else. `predictions` is `mgc.train.prediction_table`'s (`<kind>_seed<seed>` columns).
+    Empty when no class has a twin (the `canonical` space, or a single dataset).
+    """
+    twins = twin_classes(class_names)
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    own = predictions[(predictions["test_set"] == predictions["dataset"])
+                      & predictions["label"].isin(twins)]
+    for kind in kinds:
+        columns = [c for c in predictions.columns if c.startswith(f"{kind}_seed")]
+        if not twins or not columns:
+            continue
+        scores[kind] = {}
+        for dataset, part in own.groupby("dataset", sort=True):
+            predicted = part[columns].to_numpy()
+            true = predicted == part[["label"]].to_numpy()
+            twin = np.array([[p in twins[label] for p in row]
+                             for label, row in zip(part["label"], predicted, strict=True)])
+            scores[kind][str(dataset)] = {"n_test": len(part), "true": float(true.mean()),
+                                          "twin": float(twin.mean()),
+                                          "other": float(1 - true.mean() - twin.mean())}
+    return scores

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
-from mgc.evaluate import classification_scores, confusion_rows, summarise_over_seeds
+from mgc.evaluate import (
+    classification_scores,
+    confusion_rows,
+    summarise_over_seeds,
+    twin_confusion,
+)
 
 CLASSES = ["a", "b", "c", "d"]
 Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
@@ -74,3 +80,27 @@ def test_confusion_rows_name_actual_and_predicted() -> None:
     assert len(rows) == len(Y_TRUE)
     assert rows[1] == {"actual": "a", "predicted": "b"}
     assert rows[5] == {"actual": "c", "predicted": "d"}
+
+
+def test_twin_confusion_on_a_hand_built_prediction_table() -> None:
+    """a/pop and b/Pop are twins; a/jazz has none, and the joint `all` rows are not own rows.
+    Dataset a, 2 twin tracks x 2 seeds: true 1/4, twin 2/4, other 1/4; b: 1 track, true 1/2,
+    other 1/2."""
+    classes = ["a/jazz", "a/pop", "a/rock", "b/Folk", "b/Pop"]
+    table = pd.DataFrame({
+        "test_set": ["a", "a", "a", "b", "all"],
+        "dataset": ["a", "a", "a", "b", "a"],
+        "track_id": ["1", "2", "3", "4", "1"],
+        "label": ["a/pop", "a/pop", "a/jazz", "b/Pop", "a/pop"],
+        "dnn_seed0": ["a/pop", "b/Pop", "a/jazz", "b/Pop", "b/Pop"],
+        "dnn_seed1": ["b/Pop", "a/rock", "b/Pop", "a/rock", "b/Pop"],
+    })
+    scores = twin_confusion(table, classes, ["dnn", "linear"])
+    assert scores == {"dnn": {"a": {"n_test": 2, "true": 0.25, "twin": 0.5, "other": 0.25},
+                              "b": {"n_test": 1, "true": 0.5, "twin": 0.0, "other": 0.5}}}
+
+
+def test_canonical_classes_have_no_twin_confusion() -> None:
+    table = pd.DataFrame({"test_set": ["a"], "dataset": ["a"], "track_id": ["1"],
+                          "label": ["pop"], "dnn_seed0": ["pop"]})
+    assert twin_confusion(table, ["pop", "rock"], ["dnn"]) == {}

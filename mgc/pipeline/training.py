@@ -20,7 +20,7 @@ from mgc import extractors
 from mgc.atomic import atomic_path, write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
-from mgc.evaluate import align
+from mgc.evaluate import align, twin_confusion
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
 from mgc.pipeline.params import Params
@@ -98,6 +98,9 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         "n_excluded": int(n_tracks - len(data.x)),
         **({"domain": params.train.domain} if params.train.domain != "none" else {}),
         **result.metrics,
+        **({"twin_confusion": {"merge_strategy": params.merge.strategy, "by_kind": twin_confusion(
+            result.predictions, sorted(set(data.label)), params.train.classifiers)}}
+           if train_set == JOINT else {}),
     })
     save_bundle(result.best_model, BundleInfo(
         class_names=sorted(set(data.label)),
