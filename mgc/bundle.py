@@ -3,7 +3,9 @@
 `classifier.pt` is a plain state dict (tensors only, loaded with `weights_only=True`);
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
 classifier configuration and the heads its loss terms trained, the extractor's name and
-options, the clip length.
+options, the clip length. A model trained with a domain map of the embeddings (`train.domain`
+standardise or coral, `mgc.domain`) also has `domain.pt`, each domain's map (tensors only),
+and `domain` in bundle.json: the method, the datasets mapped and the one applied by default.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import torch
 
 from mgc.atomic import atomic_path, write_json
 from mgc.config import ConfigError, build, invalid
+from mgc.domain import DomainMap
 from mgc.model import CLASSIFIER_KINDS, HEADS, ClassifierConfig, GenreClassifier
 
 BUNDLE_FORMAT = 2
 STATE_FILE = "classifier.pt"
 INFO_FILE = "bundle.json"
+DOMAIN_FILE = "domain.pt"
+DOMAIN_PARTS = ("centre", "linear", "offset")
 
 
 class BundleError(ValueError):
@@ -44,6 +49,8 @@ class BundleInfo:
     clip_samples: int
     train_set: str
     protocol: str
+    domain: dict[str, Any] | None = None
+    """{method, datasets, default}: the domain maps in `domain.pt`; absent without one."""
 
     def __post_init__(self) -> None:
         names = self.class_names
@@ -59,10 +66,19 @@ class BundleInfo:
         if "anchor" not in self.heads or not set(self.heads) <= set(HEADS):
             raise invalid("heads", self.heads, f"must include anchor and come from "
                           f"{', '.join(HEADS)}")
+        if self.domain is not None and (
+                not isinstance(self.domain, dict)
+                or set(self.domain) != {"method", "datasets", "default"}
+                or not self.domain["datasets"]
+                or self.domain["default"] not in self.domain["datasets"]):
+            raise invalid("domain", self.domain, "must be {method, datasets, default} with "
+                          "the default one of the datasets")
 
 
-def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
-    """Write the bundle into `directory`, each file atomically.
+def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path,
+                domain_maps: dict[str, DomainMap] | None = None) -> None:
+    """Write the bundle into `directory`, each file atomically; `domain_maps` (by dataset,
+    those `info.domain` names) into `domain.pt`.
 
     torch.save is given an open file, not the temp path: given a path it names the zip's
     inner folder after the file (`.classifier.pt.<pid>`), so every run's bytes would differ
@@ -70,7 +86,16 @@ def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> No
     """
     with atomic_path(directory / STATE_FILE) as temp, open(temp, "wb") as handle:
         torch.save(model.state_dict(), handle)
-    write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **asdict(info)})
+    if domain_maps:
+        with atomic_path(directory / DOMAIN_FILE) as temp, open(temp, "wb") as handle:
+            torch.save({f"{dataset}.{part}": torch.as_tensor(array)
+                        for dataset, domain_map in sorted(domain_maps.items())
+                        for part, array in domain_map.to_arrays().items()}, handle)
+    else:
+        (directory / DOMAIN_FILE).unlink(missing_ok=True)
+    fields = {key: value for key, value in asdict(info).items()
+              if not (key == "domain" and value is None)}
+    write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **fields})
 
 
 def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
@@ -89,7 +114,8 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
         raise BundleError(f"{info_path}: unsupported bundle format (this mgc reads format "
                           f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
     try:
-        info = build(BundleInfo, raw, "")
+        # `domain` is optional (absent from a bundle without domain maps), so not built.
+        info = build(BundleInfo, raw, "", fixed={"domain": raw.pop("domain", None)})
         config = build(ClassifierConfig, info.classifier, "classifier")
     except ConfigError as error:
         raise BundleError(f"{info_path}: {error}") from None
@@ -98,3 +124,20 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     model.eval()
     return model, info
+
+
+def load_domain_map(directory: Path, info: BundleInfo,
+                    dataset: str | None = None) -> DomainMap | None:
+    """The map of the domain `dataset` (default: the bundle's default domain) that the
+    classifier's inputs went through in training; None for a bundle without one."""
+    if info.domain is None:
+        if dataset is not None:
+            raise BundleError(f"{directory}: this model was trained without a domain map "
+                              "(train.domain none or adversarial); drop --domain")
+        return None
+    chosen = info.domain["default"] if dataset is None else dataset
+    if chosen not in info.domain["datasets"]:
+        raise BundleError(f"{directory}: domain {chosen!r} is not one of the bundle's: "
+                          f"{', '.join(info.domain['datasets'])}")
+    arrays = torch.load(directory / DOMAIN_FILE, map_location="cpu", weights_only=True)
+    return DomainMap(*(arrays[f"{chosen}.{part}"].numpy() for part in DOMAIN_PARTS))

@@ -113,7 +113,10 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         clip_samples=int(first["clip_samples"]),
         train_set=train_set,
         protocol=params.data.protocol,
-    ), layout.models(train_set) / model)
+        domain=({"method": params.train.domain, "datasets": members, "default": members[0]}
+                if result.domain_maps else None),
+    ), layout.models(train_set) / model,
+        {name: domain_map for name, domain_map in result.domain_maps.items() if name in members})
     write_csv(layout.predictions(train_set, model), result.predictions)
     write_csv(layout.confusion(train_set, model),
               pd.DataFrame(result.confusion, columns=["actual", "predicted"]))
