@@ -40,6 +40,7 @@ from mgc.pipeline.experiments import (
 )
 from mgc.pipeline.experiments_report import (
     EXPERIMENT_FACTORS,
+    domain_markdown,
     factor_rows,
     write_experiments_report,
 )
@@ -345,3 +346,18 @@ def test_a_narrowed_experiment_reports_only_its_own_runs(
     other = [replace(r, params={**r.params, "embed.models": ["byola"]})
              if r.name == "fx-depth-1" else r for r in records]
     assert "fx-depth-1" not in set(experiment_table(other)["experiment"])
+
+
+def test_domain_table_has_a_row_per_method_and_a_column_per_direction() -> None:
+    table = pd.DataFrame([
+        {"experiment": f"domain-{method}", "train.domain": method, "train_set": train_set,
+         "model": "mfcc", f"dnn.{train_set}.accuracy.mean": 0.8,
+         f"dnn.{train_set}.accuracy.std": 0.01, f"dnn.{other}.accuracy.mean": accuracy,
+         f"dnn.{other}.accuracy.std": 0.1}
+        for method, accuracy in (("none", 0.4), ("coral", 0.7))
+        for train_set, other in (("a", "b"), ("b", "a"))])
+    markdown = domain_markdown(table)
+    assert "| train.domain | a -> a | a -> b | b -> a | b -> b |" in markdown
+    assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
+    assert "| none | 80.0 ± 1.0 | 40.0 ± 10.0 | 40.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
+    assert domain_markdown(table.drop(columns="train.domain")) == ""
