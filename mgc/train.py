@@ -30,12 +30,14 @@ from mgc.domain import (
     adversary_for,
 )
 from mgc.evaluate import (
+    SHARED_ARGMAX,
     LabelledEmbeddings,
     ScoringSet,
     class_indices,
     classification_scores,
     confusion_rows,
     scoring_sets,
+    shared_argmax_accuracy,
     summarise_over_seeds,
 )
 from mgc.losses import LossConfig, LossValues, multitask_loss
@@ -397,7 +399,10 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
             stopping.append(trained)
             for name, test in evaluation.items():
                 proba = trained.model.predict_proba(test.tracks.x)
-                runs[name].append(classification_scores(test.y, proba, class_names))
+                scores = classification_scores(test.y, proba, class_names)
+                if test.shared:
+                    scores[SHARED_ARGMAX] = shared_argmax_accuracy(test.y, proba, test.shared)
+                runs[name].append(scores)
                 predicted[name][f"{kind}_seed{seed}"] = proba.argmax(axis=1)
             val_accuracy = float((trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
             if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):

@@ -8,8 +8,11 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
 from mgc.evaluate import (
+    LabelledEmbeddings,
     classification_scores,
     confusion_rows,
+    scoring_sets,
+    shared_argmax_accuracy,
     summarise_over_seeds,
     twin_confusion,
 )
@@ -104,3 +107,27 @@ def test_canonical_classes_have_no_twin_confusion() -> None:
     table = pd.DataFrame({"test_set": ["a"], "dataset": ["a"], "track_id": ["1"],
                           "label": ["pop"], "dnn_seed0": ["pop"]})
     assert twin_confusion(table, ["pop", "rock"], ["dnn"]) == {}
+
+
+def test_shared_argmax_answers_only_among_the_shared_classes() -> None:
+    """Classes 0-3, shared 1 and 3: track 0 (true 1) has its best shared class right though
+    class 0 wins overall; track 1 (true 3) picks 1 among the shared ones."""
+    proba = np.array([[0.5, 0.3, 0.0, 0.2], [0.1, 0.3, 0.5, 0.1]])
+    y = np.array([1, 3])
+    assert shared_argmax_accuracy(y, proba, (1, 3)) == 0.5
+    assert classification_scores(y, proba, list("abcd"))["accuracy"] == 0.0
+
+
+def test_other_datasets_are_scored_on_shared_genres_with_their_classes() -> None:
+    def tracks(dataset: str, labels: list[str]) -> LabelledEmbeddings:
+        n = len(labels)
+        return LabelledEmbeddings(np.zeros((n, 2), np.float32), np.full(n, dataset),
+                                  np.array([str(i) for i in range(n)]), np.array(labels),
+                                  np.full(n, "test"))
+
+    classes = ["blues", "hiphop", "pop", "rock"]
+    sets = scoring_sets(tracks("g", classes), {"f": tracks("f", ["Folk", "Pop", "Hip-Hop"])},
+                        classes)
+    assert sets["f"].matched_by == "shared genres"
+    assert list(sets["f"].y) == [2, 1] and sets["f"].shared == (1, 2)
+    assert sets["g"].shared == ()

@@ -21,13 +21,13 @@ def _run(path: Path, train_set: str, scores: dict[str, dict[str, object]],
 
 
 def test_matrix_has_train_sets_as_rows_and_test_datasets_as_columns(tmp_path: Path) -> None:
-    files = [_run(tmp_path / "a.json", "a", {"a": _scores(0.8, "own"),
-                                             "b": _scores(0.4, "shared genres")},
+    shared = {**_scores(0.4, "shared genres"), "shared_argmax_accuracy": {"mean": 0.6}}
+    files = [_run(tmp_path / "a.json", "a", {"a": _scores(0.8, "own"), "b": shared},
                   domain="coral"),
              _run(tmp_path / "b.json", "b", {"b": _scores(0.7, "own")}, domain="coral")]
     markdown = cross_dataset_markdown(summary_rows(files))
     assert "train.domain: coral" in markdown
-    assert "| a | 80.0 ± 1.0 *own* | 40.0 ± 1.0 |" in markdown
+    assert "| a | 80.0 ± 1.0 *own* | 40.0 ± 1.0 / 60.0 |" in markdown
     assert "| b |  | 70.0 ± 1.0 *own* |" in markdown
 
 
