@@ -169,6 +169,11 @@ def adapt_embeddings(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     train = _train_tracks(data)
     by_domain = {name: train.x[train.dataset == name] for name in members}
     by_domain.update({name: _train_tracks(other).x for name, other in sorted(others.items())})
+    for name, x in by_domain.items():
+        if len(x) < 2:
+            raise ValueError(f"domain adaptation ({method}) fits each dataset's map on its "
+                             f"training split, and {name} has {len(x)} training track(s); "
+                             "give it a training split or use train.domain none")
     maps = fit_domain_maps(method, by_domain, members)
     return (_mapped(data, maps), {name: _mapped(other, maps) for name, other in others.items()},
             maps)

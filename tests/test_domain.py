@@ -203,3 +203,10 @@ def test_without_gradient_reversal_the_domain_head_adapts_less() -> None:
         return result.metrics["dnn"]["b"]["accuracy"]["mean"]
 
     assert shifted(0.0) < shifted(0.1) - 0.1
+
+
+def test_a_target_without_training_tracks_is_refused_by_name() -> None:
+    a, b = _tracks("a", False, 1), _tracks("b", True, 2)
+    test_only = b.part(b.split == "test")
+    with pytest.raises(ValueError, match="b has 0 training track"):
+        adapt_embeddings(a, {"b": test_only}, "standardise")
