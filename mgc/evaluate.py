@@ -199,5 +199,5 @@ def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
                              for label, row in zip(part["label"], predicted, strict=True)])
             scores[kind][str(dataset)] = {"n_test": len(part), "true": float(true.mean()),
                                           "twin": float(twin.mean()),
-                                          "other": float(1 - true.mean() - twin.mean())}
+                                          "other": float((~true & ~twin).mean())}
     return scores
