@@ -7,8 +7,9 @@ dataset is a target; for `joint`, every dataset is labelled and is a domain of i
 - `standardise`: each domain standardised with its own mean and std, the simplest strong
   baseline (it removes per-dimension offsets and scales between datasets).
 - `coral` (Sun, Feng & Saenko 2016): each domain re-coloured to the reference domain's mean
-  and covariance, x' = (x - mu_d) C_d^-1/2 C_ref^1/2 + mu_ref; the reference is the training
-  dataset (so its own tracks are untouched), or for `joint` all training tracks pooled.
+  and covariance, x' = (x - mu_d) C_d^-1/2 C_ref^1/2 + mu_ref, on standardised features with
+  CORAL's + I ridge (`CORAL_SHRINKAGE`); the reference is the training dataset (so its own
+  tracks are untouched), or for `joint` all training tracks pooled.
 - `adversarial` (DANN, Ganin et al. 2016): a domain classifier on the DNN trunk's last
   hidden layer behind a gradient-reversal layer, so the trunk learns features the domain
   head cannot tell apart (`Adversary`, used by `mgc.train.train_classifier`).
