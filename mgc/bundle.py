@@ -4,7 +4,9 @@
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
 classifier configuration and the heads its loss terms trained, the extractor's name and
 options, the clip length, and (for a classifier on other layers than the extractor's output)
-which layer it reads.
+which layer it reads. A model trained with a domain map of the embeddings (`train.domain`
+standardise or coral, `mgc.domain`) also has `domain.pt`, each domain's map (tensors only),
+and `domain` in bundle.json: the method, the datasets mapped and the one applied by default.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import torch
 
 from mgc.atomic import atomic_path, write_json
 from mgc.config import ConfigError, build, invalid
+from mgc.domain import DomainMap
 from mgc.layers import LAST, WEIGHTED
 from mgc.model import CLASSIFIER_KINDS, HEADS, ClassifierConfig, GenreClassifier
 
 BUNDLE_FORMAT = 2
 STATE_FILE = "classifier.pt"
 INFO_FILE = "bundle.json"
+DOMAIN_FILE = "domain.pt"
+DOMAIN_PARTS = ("centre", "linear", "offset")
 
 
 _LAYER_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None}
@@ -54,6 +59,8 @@ class BundleInfo:
     """`train.layer` the classifier was trained on; `mgc predict` feeds it the same."""
     layer_dims: dict[str, int] | None = None
     """With `layer: weighted`, every layer's dim in depth order (the input side by side)."""
+    domain: dict[str, Any] | None = None
+    """{method, datasets, default}: the domain maps in `domain.pt`; absent without one."""
 
     def __post_init__(self) -> None:
         names = self.class_names
@@ -75,10 +82,19 @@ class BundleInfo:
                 self.layer_dims is not None and sum(self.layer_dims.values()) != self.input_dim):
             raise invalid("layer_dims", self.layer_dims, f"must be given exactly with layer "
                           f"{WEIGHTED} and add up to input_dim ({self.input_dim})")
+        if self.domain is not None and (
+                not isinstance(self.domain, dict)
+                or set(self.domain) != {"method", "datasets", "default"}
+                or not self.domain["datasets"]
+                or self.domain["default"] not in self.domain["datasets"]):
+            raise invalid("domain", self.domain, "must be {method, datasets, default} with "
+                          "the default one of the datasets")
 
 
-def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> None:
-    """Write the bundle into `directory`, each file atomically.
+def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path,
+                domain_maps: dict[str, DomainMap] | None = None) -> None:
+    """Write the bundle into `directory`, each file atomically; `domain_maps` (by dataset,
+    those `info.domain` names) into `domain.pt`.
 
     torch.save is given an open file, not the temp path: given a path it names the zip's
     inner folder after the file (`.classifier.pt.<pid>`), so every run's bytes would differ
@@ -86,10 +102,17 @@ def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path) -> No
     """
     with atomic_path(directory / STATE_FILE) as temp, open(temp, "wb") as handle:
         torch.save(model.state_dict(), handle)
+    if domain_maps:
+        with atomic_path(directory / DOMAIN_FILE) as temp, open(temp, "wb") as handle:
+            torch.save({f"{dataset}.{part}": torch.as_tensor(array)
+                        for dataset, domain_map in sorted(domain_maps.items())
+                        for part, array in domain_map.to_arrays().items()}, handle)
+    else:
+        (directory / DOMAIN_FILE).unlink(missing_ok=True)
     fields = asdict(info)
-    for key, default in _LAYER_DEFAULTS.items():
+    for key, default in {**_LAYER_DEFAULTS, "domain": None}.items():
         if fields[key] == default:
-            del fields[key]      # a `last` bundle is written as it was before layers
+            del fields[key]      # written as a bundle from before layers and domain maps
     write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **fields})
 
 
@@ -108,8 +131,10 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     if not isinstance(raw, dict) or raw.pop("format", None) != BUNDLE_FORMAT:
         raise BundleError(f"{info_path}: unsupported bundle format (this mgc reads format "
                           f"{BUNDLE_FORMAT}); retrain it with this version (`dvc repro`)")
+    # `domain` is optional (absent from a bundle without domain maps), so not built.
+    domain = raw.pop("domain", None)
     try:
-        info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "")
+        info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "", fixed={"domain": domain})
         config = build(ClassifierConfig, info.classifier, "classifier")
     except ConfigError as error:
         raise BundleError(f"{info_path}: {error}") from None
@@ -119,3 +144,20 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     model.eval()
     return model, info
+
+
+def load_domain_map(directory: Path, info: BundleInfo,
+                    dataset: str | None = None) -> DomainMap | None:
+    """The map of the domain `dataset` (default: the bundle's default domain) that the
+    classifier's inputs went through in training; None for a bundle without one."""
+    if info.domain is None:
+        if dataset is not None:
+            raise BundleError(f"{directory}: this model was trained without a domain map "
+                              "(train.domain none or adversarial); drop --domain")
+        return None
+    chosen = info.domain["default"] if dataset is None else dataset
+    if chosen not in info.domain["datasets"]:
+        raise BundleError(f"{directory}: domain {chosen!r} is not one of the bundle's: "
+                          f"{', '.join(info.domain['datasets'])}")
+    arrays = torch.load(directory / DOMAIN_FILE, map_location="cpu", weights_only=True)
+    return DomainMap(*(arrays[f"{chosen}.{part}"].numpy() for part in DOMAIN_PARTS))

@@ -105,12 +105,16 @@ def predict(
     clap_variant: Annotated[str, typer.Option(
         "--clap", help="With --zero-shot: music (laion/larger_clap_music) or general "
                        "(laion/clap-htsat-unfused).")] = "music",
+    domain: Annotated[str | None, typer.Option(
+        help="A model trained with train.domain standardise or coral: map the embeddings as "
+             "training mapped this dataset's (default: the training dataset; a joint model's "
+             "first dataset).", show_default=False)] = None,
 ) -> None:
     """Genre predictions for `paths` with the bundle `model` (help text in the decorator)."""
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--json/--csv")
     predictor = (_zero_shot_predictor(genres, weights, clap_variant, model) if zero_shot
-                 else _bundle_predictor(model, genres))
+                 else _bundle_predictor(model, genres, domain))
     predictions = predictor.predict_paths(paths, top_k=top_k)
     formatter = format_json if as_json else format_csv if as_csv else format_table
     typer.echo(formatter(predictions))
@@ -121,7 +125,8 @@ def predict(
         raise typer.Exit(1)
 
 
-def _bundle_predictor(model: Path | None, genres: str | None) -> GenrePredictor:
+def _bundle_predictor(model: Path | None, genres: str | None,
+                      domain: str | None = None) -> GenrePredictor:
     """The predictor of a trained bundle (`--model`, or the only one in models/joint)."""
     # Imported here so `mgc --help` and `mgc download` do not pay for torch and librosa.
     from mgc.predict import GenrePredictor
@@ -134,7 +139,7 @@ def _bundle_predictor(model: Path | None, genres: str | None) -> GenrePredictor:
     except (FileNotFoundError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="--model") from None
     try:
-        predictor = GenrePredictor(model_dir)
+        predictor = GenrePredictor(model_dir, domain=domain)
     except Exception as error:  # a broken bundle, or the extractor's own (e.g. missing weights)
         typer.echo(f"error: cannot load model {model_dir}: {error}", err=True)
         raise typer.Exit(1) from None

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
-from mgc.labels import shared_classes
+from mgc.labels import shared_classes, twin_classes
 from mgc.statistics import bootstrap_interval
 
 
@@ -40,6 +40,19 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray,
     }
 
 
+SHARED_ARGMAX = "shared_argmax_accuracy"
+"""Cross-dataset accuracy with the argmax taken over the shared genres only."""
+
+
+def shared_argmax_accuracy(y_true: np.ndarray, proba: np.ndarray,
+                           shared: Sequence[int]) -> float:
+    """Accuracy when the model may only answer one of the `shared` classes (the genres the
+    test dataset has): how well it ranks the right genre among those, apart from how much
+    probability it gives genres the test set cannot have."""
+    columns = np.asarray(shared)
+    return float(np.mean(columns[proba[:, columns].argmax(axis=1)] == y_true))
+
+
 def summarise_over_seeds(runs: Sequence[dict[str, object]],
                          correct: np.ndarray | None = None) -> dict[str, object]:
     """Mean and (population) std of every scalar score over seeds; per-class F1 averaged.
@@ -51,7 +64,9 @@ def summarise_over_seeds(runs: Sequence[dict[str, object]],
     if not runs:
         raise ValueError("no runs to summarise")
     summary: dict[str, object] = {}
-    for key in ("accuracy", "macro_f1", "top2"):
+    for key in ("accuracy", "macro_f1", "top2", SHARED_ARGMAX):
+        if key not in runs[0]:
+            continue
         values = np.array([run[key] for run in runs], dtype=float)
         summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
     if correct is not None:
@@ -118,12 +133,14 @@ def class_indices(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ScoringSet:
-    """One test split a model is scored on: its tracks, their labels as class indices, and
-    how they were matched to the model's classes (`own`, or `shared genres`)."""
+    """One test split a model is scored on: its tracks, their labels as class indices, how
+    they were matched to the model's classes (`own`, or `shared genres`) and, for shared
+    genres, the model's classes they map to."""
 
     tracks: LabelledEmbeddings
     y: np.ndarray
     matched_by: str
+    shared: tuple[int, ...] = ()
 
 
 def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings],
@@ -148,7 +165,39 @@ def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings]
         keep = np.array([label in mapping for label in test.label], dtype=bool)
         if keep.any():
             mapped = [mapping[label] for label in test.label[keep]]
+            shared = tuple(class_indices(np.array(sorted(set(mapping.values()))),
+                                         class_names).tolist())
             sets[dataset] = ScoringSet(test.part(keep),
                                        class_indices(np.array(mapped), class_names),
-                                       "shared genres")
+                                       "shared genres", shared)
     return sets
+
+
+def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
+                   kinds: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """How a joint model confuses the genres the paper's 18 classes count twice.
+
+    Per classifier kind and source dataset, over that dataset's own test tracks whose class
+    has a twin in another dataset (`twin_classes`) and over every seed: the fraction
+    predicted as the true class, as its twin (right genre, wrong dataset) and as anything
+    else. `predictions` is `mgc.train.prediction_table`'s (`<kind>_seed<seed>` columns).
+    Empty when no class has a twin (the `canonical` space, or a single dataset).
+    """
+    twins = twin_classes(class_names)
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    own = predictions[(predictions["test_set"] == predictions["dataset"])
+                      & predictions["label"].isin(twins)]
+    for kind in kinds:
+        columns = [c for c in predictions.columns if c.startswith(f"{kind}_seed")]
+        if not twins or not columns:
+            continue
+        scores[kind] = {}
+        for dataset, part in own.groupby("dataset", sort=True):
+            predicted = part[columns].to_numpy()
+            true = predicted == part[["label"]].to_numpy()
+            twin = np.array([[p in twins[label] for p in row]
+                             for label, row in zip(part["label"], predicted, strict=True)])
+            scores[kind][str(dataset)] = {"n_test": len(part), "true": float(true.mean()),
+                                          "twin": float(twin.mean()),
+                                          "other": float((~true & ~twin).mean())}
+    return scores

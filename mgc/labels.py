@@ -63,3 +63,17 @@ def shared_classes(source_labels: list[str], target_labels: list[str]) -> dict[s
     return {label: target_by_canonical[canonical_genre(label.split("/")[-1])]
             for label in source_labels
             if canonical_genre(label.split("/")[-1]) in target_by_canonical}
+
+
+def twin_classes(class_names: list[str]) -> dict[str, list[str]]:
+    """Each `disjoint` class ('dataset/label') whose canonical genre is also a class of
+    another dataset, mapped to those twins: under the paper's 18 classes, GTZAN's hiphop,
+    pop and rock and FMA's Hip-Hop, Pop and Rock. Classes without a dataset prefix (the
+    `canonical` space) have no twins."""
+    by_genre: dict[str, list[str]] = {}
+    for name in class_names:
+        if "/" in name:
+            by_genre.setdefault(canonical_genre(name.split("/", 1)[1]), []).append(name)
+    return {name: [twin for twin in group if twin.split("/")[0] != name.split("/")[0]]
+            for group in by_genre.values() for name in group
+            if any(twin.split("/")[0] != name.split("/")[0] for twin in group)}

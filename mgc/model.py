@@ -107,11 +107,13 @@ class LayerWeighting(nn.Module):
 
 @dataclass
 class ClassifierOutput:
-    """What one forward pass gives the loss: anchor logits, pair-head logits, metric embedding."""
+    """What one forward pass gives the loss: anchor logits, pair-head logits, metric embedding,
+    and the trunk's last hidden layer (where a domain classifier reads, `mgc.domain`)."""
 
     logits: torch.Tensor
     pair_logits: torch.Tensor | None
     embedding: torch.Tensor | None
+    features: torch.Tensor | None = None
 
 
 class GenreClassifier(nn.Module):
@@ -181,7 +183,7 @@ class GenreClassifier(nn.Module):
         embedding = self.embedding(features) if self.embedding is not None else None
         head_input = embedding if embedding is not None else features
         pair_logits = self.pair_head(head_input) if self.pair_head is not None else None
-        return ClassifierOutput(self.head(head_input), pair_logits, embedding)
+        return ClassifierOutput(self.head(head_input), pair_logits, embedding, features)
 
     def forward(self, x: torch.Tensor) -> ClassifierOutput:
         return self.forward_standardised(self.standardise(x))

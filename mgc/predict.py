@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from mgc import extractors
 from mgc.audio import AUDIO_EXTENSIONS, AudioError, fit_length, stream_audio
-from mgc.bundle import INFO_FILE, BundleError, load_bundle
+from mgc.bundle import INFO_FILE, BundleError, load_bundle, load_domain_map
 from mgc.config import ConfigError
 from mgc.layers import LAST, WEIGHTED, select_layer
 from mgc.zeroshot import ZeroShotClassifier
@@ -137,8 +137,12 @@ def _walk_audio_files(path: Path) -> tuple[list[Path], list[OSError]]:
 class GenrePredictor:
     """A loaded bundle plus the extractor that feeds it, reusable across many files."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 8) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 8, domain: str | None = None) -> None:
         """Load the bundle in `model_dir` and build its extractor with the bundle's options.
+
+        A bundle trained with a domain map (`train.domain` standardise or coral) maps every
+        embedding as training mapped the tracks of `domain` (default: the bundle's, the
+        training dataset's, or for a joint model its first dataset's).
 
         Pretrained weights come from the extractor's cache; if they are missing or do not
         verify, the extractor's own error is raised unchanged.
@@ -146,6 +150,7 @@ class GenrePredictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.model, self.info = load_bundle(Path(model_dir))
+        self.domain_map = load_domain_map(Path(model_dir), self.info, domain)
         info_path = Path(model_dir) / INFO_FILE
         try:
             self.extractor = extractors.load(self.info.extractor, **self.info.extractor_options)
@@ -198,8 +203,10 @@ class GenrePredictor:
                 raise AudioError(path, "unreadable", f"{self.extractor.name} features are not "
                                  "finite for this audio")
             embeddings.append(vectors)
-        return self.model.predict_proba(np.concatenate(embeddings)).mean(axis=0), sum(
-            len(e) for e in embeddings)
+        x = np.concatenate(embeddings)
+        if self.domain_map is not None:
+            x = self.domain_map.apply(x)
+        return self.model.predict_proba(x).mean(axis=0), sum(len(e) for e in embeddings)
 
     def predict_file(self, path: Path, top_k: int | None = None) -> Prediction:
         """Predict one file, streamed clip by clip; whatever fails gives a Prediction with
@@ -270,6 +277,7 @@ class ZeroShotPredictor(GenrePredictor):
         self.extractor = extractors.load("clap", weights=weights, variant=variant)
         self.model = ZeroShotClassifier(self.extractor, genres)
         self.info = None
+        self.domain_map = None
         self.genres = list(genres)
         self.clip_samples = self.extractor.window_samples
         self.batch_size = batch_size
@@ -277,6 +285,10 @@ class ZeroShotPredictor(GenrePredictor):
     @property
     def class_names(self) -> list[str]:
         return self.genres
+
+    def features(self, clips: np.ndarray) -> np.ndarray:
+        """CLAP's audio embeddings: the text prompts are matched against its output."""
+        return self.extractor.embed(clips)
 
 
 def _expand(paths: Iterable[Path]) -> Iterator[Path | Prediction]:

@@ -27,6 +27,7 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
             for test_set, scores in run.get(classifier, {}).items():
                 rows.append({
                     "train_set": run["train_set"], "model": run["model"],
+                    "domain": run.get("domain", "none"),
                     "weights": run["weights"], "classifier": classifier, "test_set": test_set,
                     "matched_by": scores["matched_by"], "n_test": scores["n_test"],
                     "accuracy": scores["accuracy"]["mean"],
@@ -34,6 +35,7 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
                     "ci95_low": scores["accuracy"].get("ci95_low"),
                     "ci95_high": scores["accuracy"].get("ci95_high"),
                     "macro_f1": scores["macro_f1"]["mean"], "top2": scores["top2"]["mean"],
+                    "shared_argmax": scores.get("shared_argmax_accuracy", {}).get("mean"),
                     "paper_accuracy": (paper_accuracy(test_set, run["model"])
                                        if classifier == "dnn" and run["train_set"] == test_set
                                        else None),
@@ -60,6 +62,74 @@ def markdown_table(rows: pd.DataFrame) -> str:
             f"{row.macro_f1:.3f} | {100 * row.top2:.1f} | {paper} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def cross_dataset_markdown(rows: pd.DataFrame) -> str:
+    """Per extractor and classifier, accuracy (mean ± std over seeds) with rows the train
+    set and columns the test dataset: the in-domain scores (the diagonal, and a joint
+    model's per-dataset rows) marked *own*, the others scored on the genres the two datasets
+    share (canonical names); the domain adaptation of the runs in the heading."""
+    if rows.empty:
+        return ""
+    methods = ", ".join(sorted(set(rows["domain"])))
+    tested = rows[rows["test_set"] != "all"]
+    datasets = sorted(set(tested["test_set"]))
+    lines = [f"## Cross-dataset accuracy (train.domain: {methods})", "",
+             "Train on the row's set, test on the column's dataset: *own* cells are "
+             "in-domain test splits, the others that dataset's test tracks of the genres "
+             "the train set shares with it (see `n` in the table above); after the slash, "
+             "the accuracy when the model may answer only those shared genres (its argmax "
+             "over them), which leaves out the genres the test set cannot have.", ""]
+    for (model, classifier), group in tested.groupby(["model", "classifier"], sort=True):
+        lines += [f"### {model} / {classifier}", "",
+                  "| train set \\ test set | " + " | ".join(datasets) + " |",
+                  "|---" * (len(datasets) + 1) + "|"]
+        for train_set, runs in group.groupby("train_set", sort=True):
+            cells = []
+            for dataset in datasets:
+                cell = runs[runs["test_set"] == dataset]
+                if cell.empty:
+                    cells.append("")
+                    continue
+                row = cell.iloc[0]
+                own = " *own*" if row["matched_by"] == "own" else ""
+                shared = ("" if pd.isna(row.get("shared_argmax"))
+                          else f" / {100 * row['shared_argmax']:.1f}")
+                cells.append(f"{100 * row['accuracy']:.1f} ± {100 * row['accuracy_std']:.1f}"
+                             + own + shared)
+            lines.append(f"| {train_set} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def twin_markdown(metrics_files: Iterable[Path]) -> str:
+    """The joint model's confusion between the genres the `disjoint` space counts twice:
+    per extractor, classifier and source dataset, the share of twin-genre test tracks (over
+    seeds) predicted as their own class, as the twin (same genre, other dataset) or as
+    anything else."""
+    lines: list[str] = []
+    for path in sorted(metrics_files):
+        run = json.loads(Path(path).read_text())
+        twins = run.get("twin_confusion")
+        if twins is None:
+            continue
+        if not lines:
+            lines = ["## Joint model: the genres counted twice", "",
+                     "Test tracks of a genre both datasets have (under `disjoint` one class "
+                     "per dataset): predicted as their own class, as the twin class (right "
+                     "genre, wrong dataset: an error only the 18-class space makes) or as "
+                     "anything else, over every seed.", "",
+                     "| extractor | classifier | source dataset | n | own class % | twin % | "
+                     "other % |", "|---|---|---|---|---|---|---|"]
+        if not twins["by_kind"]:
+            lines.append(f"| {run['model']} | | | | merge.strategy "
+                         f"{twins['merge_strategy']}: the twins are one class | | |")
+        for kind, by_dataset in twins["by_kind"].items():
+            for dataset, share in by_dataset.items():
+                lines.append(f"| {run['model']} | {kind} | {dataset} | {share['n_test']} | "
+                             f"{100 * share['true']:.1f} | {100 * share['twin']:.1f} | "
+                             f"{100 * share['other']:.1f} |")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def interval(low: float | None, high: float | None) -> str:

@@ -20,17 +20,28 @@ import torch
 from torch import nn
 
 from mgc.config import invalid
+from mgc.domain import (
+    NO_ADAPTATION,
+    Adversary,
+    DomainConfig,
+    DomainHead,
+    DomainMap,
+    adapt_embeddings,
+    adversary_for,
+)
 from mgc.evaluate import (
+    SHARED_ARGMAX,
     LabelledEmbeddings,
     ScoringSet,
     class_indices,
     classification_scores,
     confusion_rows,
     scoring_sets,
+    shared_argmax_accuracy,
     summarise_over_seeds,
 )
-from mgc.losses import LossConfig, multitask_loss
-from mgc.model import ClassifierConfig, GenreClassifier
+from mgc.losses import LossConfig, LossValues, multitask_loss
+from mgc.model import ClassifierConfig, ClassifierOutput, GenreClassifier
 from mgc.split_roles import fold_roles
 from mgc.statistics import bootstrap_interval, per_track_correct
 from mgc.zeroshot import ZERO_SHOT
@@ -145,9 +156,15 @@ def _augmented(z: torch.Tensor, y: torch.Tensor, noise: NoiseConfig,
 def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                      y_val: np.ndarray, n_classes: int, classifier: ClassifierConfig,
                      loss: LossConfig, config: TrainConfig, seed: int,
-                     kind: str = "dnn", layer_dims: Sequence[int] | None = None
-                     ) -> TrainedClassifier:
+                     kind: str = "dnn", layer_dims: Sequence[int] | None = None,
+                     adversary: Adversary | None = None) -> TrainedClassifier:
     """Train one classifier with early stopping on validation loss; restore the best epoch.
+
+    With an `adversary` (DANN, `mgc.domain`), a domain head behind gradient reversal reads
+    the DNN trunk's last hidden layer and learns the domain of the labelled training rows
+    and of as many unlabelled target rows per batch; the CE heads see only labelled rows,
+    early stopping only the labelled validation loss, and the head is not part of the model
+    returned, so predictions are the trunk's and the class head's alone.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
     the metric losses are mined inside each batch from that batch's own labels. A loss that
@@ -163,9 +180,12 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
                             heads=loss.heads, layer_dims=layer_dims)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
+    domain = (_DomainTraining.build(model, adversary)
+              if adversary is not None and kind == "dnn" else None)
+    parameters = [*model.parameters(), *(domain.head.parameters() if domain else ())]
     # The fused kernel: the same algorithm as the loop-over-tensors default (within float
     # rounding), in half the time per step on CPU, where the step dominates small models.
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
                                  weight_decay=config.weight_decay, fused=True)
     with torch.no_grad():
         z_train = model.standardise(torch.as_tensor(x_train, dtype=torch.float32))
@@ -173,6 +193,8 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     y_train_t = torch.as_tensor(y_train, dtype=torch.long)
     y_val_t = torch.as_tensor(y_val, dtype=torch.long)
     z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
+    if domain is not None:
+        domain.labelled = domain.labelled.repeat(len(z_epoch) // len(z_train))
 
     history: list[dict[str, float]] = []
     smoothed = math.nan
@@ -181,7 +203,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
         if config.noise.mode == "every_epoch" and epoch > 1:
             z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
         row = {"epoch": epoch, **_train_epoch(model, optimiser, z_epoch, y_epoch, loss,
-                                               config.batch_size, generator)}
+                                               config.batch_size, generator, domain)}
         _check_finite(row.get("train_loss", 0.0), "the training loss", epoch, seed, kind,
                       config)
         model.eval()
@@ -204,11 +226,49 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                              stopped_early=len(history) < config.epochs)
 
 
+@dataclass
+class _DomainTraining:
+    """DANN's side of training: the domain head, every labelled training row's domain (tiled
+    like the rows' noisy copies), and the standardised unlabelled target rows."""
+
+    head: DomainHead
+    labelled: torch.Tensor
+    z_unlabelled: torch.Tensor
+    unlabelled: torch.Tensor
+
+    @classmethod
+    def build(cls, model: GenreClassifier, adversary: Adversary) -> _DomainTraining:
+        with torch.no_grad():
+            z_unlabelled = model.standardise(torch.as_tensor(adversary.x_unlabelled,
+                                                             dtype=torch.float32))
+        return cls(DomainHead(model.config.widths[-1], adversary.n_domains, adversary.weight),
+                   torch.as_tensor(adversary.labelled_domains, dtype=torch.long),
+                   z_unlabelled, torch.as_tensor(adversary.unlabelled_domains, dtype=torch.long))
+
+    def step(self, model: GenreClassifier, z: torch.Tensor, y: torch.Tensor,
+             index: torch.Tensor, loss: LossConfig, generator: torch.Generator) -> LossValues:
+        """The multitask loss on the labelled rows `index`, plus the domain head's
+        cross-entropy on them and on as many unlabelled rows drawn at random, from one
+        trunk pass (so BatchNorm sees both domains, as in DANN)."""
+        size = len(index) if len(self.z_unlabelled) else 0
+        drawn = torch.randint(max(len(self.z_unlabelled), 1), (size,), generator=generator)
+        output = model.forward_standardised(torch.cat([z[index], self.z_unlabelled[drawn]]))
+        labelled = ClassifierOutput(*(None if t is None else t[:len(index)] for t in (
+            output.logits, output.pair_logits, output.embedding, output.features)))
+        terms = multitask_loss(labelled, y[index], loss, generator)
+        domain_loss = nn.functional.cross_entropy(
+            self.head(output.features), torch.cat([self.labelled[index], self.unlabelled[drawn]]))
+        return LossValues(terms.total + domain_loss,
+                          {**terms.by_term, "domain": float(domain_loss.detach())}, terms.active)
+
+
 def _train_epoch(model: GenreClassifier, optimiser: torch.optim.Optimizer, z: torch.Tensor,
                  y: torch.Tensor, loss: LossConfig, batch_size: int,
-                 generator: torch.Generator) -> dict[str, float]:
+                 generator: torch.Generator,
+                 domain: _DomainTraining | None = None) -> dict[str, float]:
     """One pass over shuffled mini-batches; the epoch's mean total loss, each term's mean
-    unweighted value (`loss_<term>`) and each hinge term's active fraction (`active_<term>`).
+    unweighted value (`loss_<term>`; `loss_domain`, DANN's domain head) and each hinge
+    term's active fraction (`active_<term>`).
     """
     model.train()
     order = torch.randperm(len(z), generator=generator)
@@ -218,7 +278,8 @@ def _train_epoch(model: GenreClassifier, optimiser: torch.optim.Optimizer, z: to
         index = order[start:start + batch_size]
         if len(index) < 2:
             continue
-        terms = multitask_loss(model.forward_standardised(z[index]), y[index], loss, generator)
+        terms = (multitask_loss(model.forward_standardised(z[index]), y[index], loss, generator)
+                 if domain is None else domain.step(model, z, y, index, loss, generator))
         optimiser.zero_grad()
         terms.total.backward()
         optimiser.step()
@@ -261,6 +322,8 @@ class SeedsResult:
     history: list[dict[str, float]]
     predictions: pd.DataFrame
     confusion: list[dict[str, str]] = field(default_factory=list)
+    domain_maps: dict[str, DomainMap] = field(default_factory=dict)
+    """Each dataset's map of its embeddings (standardise, coral; `mgc.domain`), else empty."""
 
 
 def _start_worker(threads: int, deterministic: bool) -> None:
@@ -296,11 +359,18 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                      classifier: ClassifierConfig, loss: LossConfig,
                      config: TrainConfig, workers: int = 1,
                      zero_shot: ZeroShotScorer | None = None,
-                     layer_dims: Mapping[str, int] | None = None) -> SeedsResult:
+                     layer_dims: Mapping[str, int] | None = None,
+                     domain: DomainConfig = NO_ADAPTATION) -> SeedsResult:
     """Train each classifier kind once per seed on `data`'s train split (early stopping on
     its val split), `workers` trainings at once, score it on every test split it can label
     (`scoring_sets`: its own, and `others`' tracks of shared genres), and keep the best seed
     of the first kind (the DNN by default) as the model to ship.
+
+    `domain` adapts between datasets (`mgc.domain`): standardise and coral map every
+    dataset's embeddings first, each map fitted on that dataset's training split; with
+    adversarial the DNN trains a domain head on `data`'s training tracks and `others'`
+    unlabelled training tracks. The linear probe has no hidden layer for a domain head to
+    shape, so it ignores adversarial, as it ignores the metric losses.
 
     The linear probe is trained with plain cross-entropy whatever `loss` says: the
     multitask heads are a property of the DNN. "Best" is judged on validation accuracy
@@ -314,8 +384,13 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     side (`train.layer: weighted`); each kind's learned layer weights, mean and std over
     seeds, go into the metrics as `<kind>_layer_weights`.
     """
+    domain_maps: dict[str, DomainMap] = {}
+    if domain.maps_embeddings:
+        data, others, domain_maps = adapt_embeddings(data, others, domain.method)
     class_names = sorted(set(data.label))
     train, val = data.part(data.split == "train"), data.part(data.split == "val")
+    adversary = (adversary_for(train, others, domain.weight)
+                 if domain.method == "adversarial" else None)
     y_train, y_val = class_indices(train.label, class_names), class_indices(val.label, class_names)
     evaluation = scoring_sets(data, others, class_names)
     metrics: dict[str, object] = {"classes": len(class_names)}
@@ -323,7 +398,8 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     best: tuple[float, int, GenreClassifier, list[dict[str, float]]] | None = None
     tasks = [(train.x, y_train, val.x, y_val, len(class_names), classifier,
               loss if kind == "dnn" else LossConfig(), config, seed, kind,
-              None if layer_dims is None else list(layer_dims.values()))
+              None if layer_dims is None else list(layer_dims.values()),
+              adversary if kind == "dnn" else None)
              for kind in classifier_kinds if kind != ZERO_SHOT for seed in seeds]
     results = iter(_train_all(tasks, workers))
     for kind in classifier_kinds:
@@ -339,7 +415,10 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
             stopping.append(trained)
             for name, test in evaluation.items():
                 proba = trained.model.predict_proba(test.tracks.x)
-                runs[name].append(classification_scores(test.y, proba, class_names))
+                scores = classification_scores(test.y, proba, class_names)
+                if test.shared:
+                    scores[SHARED_ARGMAX] = shared_argmax_accuracy(test.y, proba, test.shared)
+                runs[name].append(scores)
                 predicted[name][f"{kind}_seed{seed}"] = proba.argmax(axis=1)
             val_accuracy = float((trained.model.predict_proba(val.x).argmax(1) == y_val).mean())
             if kind == classifier_kinds[0] and (best is None or val_accuracy > best[0]):
@@ -363,7 +442,8 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     return SeedsResult(metrics=metrics, best_model=best_model, best_seed=best_seed,
                        best_val_accuracy=best_val_accuracy, history=history,
                        predictions=prediction_table(evaluation, predicted, class_names),
-                       confusion=confusion_rows(y_test, y_pred, class_names))
+                       confusion=confusion_rows(y_test, y_pred, class_names),
+                       domain_maps=domain_maps)
 
 
 def _zero_shot_scores(evaluation: dict[str, ScoringSet], zero_shot: ZeroShotScorer,
@@ -404,7 +484,8 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                      classifier: ClassifierConfig, loss: LossConfig,
                      config: TrainConfig, workers: int = 1,
                      zero_shot: ZeroShotScorer | None = None,
-                     layer_dims: Mapping[str, int] | None = None) -> SeedsResult:
+                     layer_dims: Mapping[str, int] | None = None,
+                     domain: DomainConfig = NO_ADAPTATION) -> SeedsResult:
     """k-fold cross-validation: `train_over_seeds` once per fold (`fold_roles`: fold k
     tests, the next validates), every score the mean and std over folds of each fold's
     mean over seeds, as HEAR reports GTZAN.
@@ -417,7 +498,8 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
         replace(data, split=fold_roles(data.split, k, folds)),
         {name: replace(other, split=fold_roles(other.split, k, folds))
          for name, other in others.items()},
-        classifier_kinds, seeds, classifier, loss, config, workers, zero_shot, layer_dims)
+        classifier_kinds, seeds, classifier, loss, config, workers, zero_shot, layer_dims,
+        domain)
         for k in range(folds)]
     predictions = pd.concat([r.predictions.assign(fold=k) for k, r in enumerate(rounds)],
                             ignore_index=True)
@@ -441,7 +523,8 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     return SeedsResult(metrics=metrics, best_model=shipped.best_model,
                        best_seed=shipped.best_seed, best_val_accuracy=shipped.best_val_accuracy,
                        history=shipped.history, predictions=predictions,
-                       confusion=[row for r in rounds for row in r.confusion])
+                       confusion=[row for r in rounds for row in r.confusion],
+                       domain_maps=shipped.domain_maps)
 
 
 def _over_folds(per_fold: Sequence[dict[str, object]], predictions: pd.DataFrame,

@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from mgc.bundle import INFO_FILE, STATE_FILE, BundleError, BundleInfo, load_bundle, save_bundle
+from mgc.bundle import (
+    DOMAIN_FILE,
+    INFO_FILE,
+    STATE_FILE,
+    BundleError,
+    BundleInfo,
+    load_bundle,
+    load_domain_map,
+    save_bundle,
+)
 from mgc.config import ConfigError
+from mgc.domain import coral_map, standardising_map
 from mgc.model import ClassifierConfig, GenreClassifier
 
 CONFIG = ClassifierConfig(hidden_layers=2, width_multiplier=0.5, dropout=0.2,
@@ -160,3 +170,39 @@ def test_a_weighted_layers_bundle_round_trips_and_a_last_one_keeps_its_fields(
 def test_layer_dims_must_match_the_layer(layer: str, dims: dict | None) -> None:
     with pytest.raises(ConfigError, match="layer_dims"):
         replace(_info(), layer=layer, layer_dims=dims)
+
+
+def test_a_bundle_without_domain_maps_is_unchanged(tmp_path: Path) -> None:
+    save_bundle(_trained_like_model(), _info(), tmp_path / "bundle")
+    assert "domain" not in json.loads((tmp_path / "bundle" / INFO_FILE).read_text())
+    assert not (tmp_path / "bundle" / DOMAIN_FILE).exists()
+    _, info = load_bundle(tmp_path / "bundle")
+    assert load_domain_map(tmp_path / "bundle", info) is None
+    with pytest.raises(BundleError, match="without a domain map"):
+        load_domain_map(tmp_path / "bundle", info, "synth_fma")
+
+
+def test_domain_maps_round_trip_and_the_default_is_chosen(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 10)), 3 + 2 * rng.normal(size=(40, 10))
+    maps = {"a": standardising_map(a), "b": coral_map(b, a)}
+    info = BundleInfo(**{**_info().__dict__,
+                         "domain": {"method": "coral", "datasets": ["a", "b"], "default": "a"}})
+    save_bundle(_trained_like_model(), info, tmp_path / "bundle", maps)
+    _, loaded = load_bundle(tmp_path / "bundle")
+    assert loaded == info
+    x = rng.normal(size=(5, 10)).astype(np.float32)
+    np.testing.assert_array_equal(load_domain_map(tmp_path / "bundle", loaded).apply(x),
+                                  maps["a"].apply(x))
+    np.testing.assert_array_equal(load_domain_map(tmp_path / "bundle", loaded, "b").apply(x),
+                                  maps["b"].apply(x))
+    with pytest.raises(BundleError, match="'c' is not one of the bundle's: a, b"):
+        load_domain_map(tmp_path / "bundle", loaded, "c")
+    save_bundle(_trained_like_model(), _info(), tmp_path / "bundle")
+    assert not (tmp_path / "bundle" / DOMAIN_FILE).exists()
+
+
+def test_a_domain_default_outside_its_datasets_is_refused() -> None:
+    with pytest.raises(Exception, match="domain="):
+        BundleInfo(**{**_info().__dict__,
+                      "domain": {"method": "coral", "datasets": ["a"], "default": "b"}})

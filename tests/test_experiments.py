@@ -41,6 +41,7 @@ from mgc.pipeline.experiments import (
 )
 from mgc.pipeline.experiments_report import (
     EXPERIMENT_FACTORS,
+    domain_markdown,
     factor_rows,
     write_experiments_report,
 )
@@ -465,3 +466,18 @@ def test_layer_runs_reach_the_plot_through_the_experiment_table() -> None:
     assert figure is not None
     x, y = figure.axes[0].containers[0].lines[0].get_data()
     assert list(x) == pytest.approx([2 / 7, 1.0]) and list(y) == pytest.approx([0.4, 0.6])
+
+
+def test_domain_table_has_a_row_per_method_and_a_column_per_direction() -> None:
+    table = pd.DataFrame([
+        {"experiment": f"domain-{method}", "train.domain": method, "train_set": train_set,
+         "model": "mfcc", f"dnn.{train_set}.accuracy.mean": 0.8,
+         f"dnn.{train_set}.accuracy.std": 0.01, f"dnn.{other}.accuracy.mean": accuracy,
+         f"dnn.{other}.accuracy.std": 0.1}
+        for method, accuracy in (("none", 0.4), ("coral", 0.7))
+        for train_set, other in (("a", "b"), ("b", "a"))])
+    markdown = domain_markdown(table)
+    assert "| train.domain | a -> a | a -> b | b -> a | b -> b |" in markdown
+    assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
+    assert "| none | 80.0 ± 1.0 | 40.0 ± 10.0 | 40.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
+    assert domain_markdown(table.drop(columns="train.domain")) == ""

@@ -227,7 +227,7 @@ def test_building_an_extractor_leaves_the_global_rng_alone() -> None:
     ("byola", {"normalisation": "speech"}, r"^byola\.normalisation.*paper, train"),
     ("byola", {"pooling": "max", "variant": "v2"}, r"^byola\.pooling='max'.*mean\+max, mean"),
     ("panns", {"pooling": "max"}, r"^panns\.pooling='max'.*mean\+max, mean"),
-    ("panns", {"poolin": "max"}, r"^panns\.poolin: unknown.*device, pooling, seed, weights"),
+    ("panns", {"poolin": "max"}, r"^panns\.poolin: unknown.*device, layers, pooling, seed, weights"),
     ("vggish", {"pca": "random"}, r"^vggish\.pca='random'"),
     ("vggish", {"postprocess": "yes"}, r"^vggish\.postprocess='yes'"),
     ("panns", {"device": "tpu"}, r"device='tpu'"),

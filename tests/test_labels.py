@@ -5,7 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mgc.labels import canonical_genre, joint_label, merge_label_spaces, shared_classes
+from mgc.labels import (
+    canonical_genre,
+    joint_label,
+    merge_label_spaces,
+    shared_classes,
+    twin_classes,
+)
 
 GTZAN = ["blues", "classical", "country", "disco", "hiphop",
          "jazz", "metal", "pop", "reggae", "rock"]
@@ -80,3 +86,12 @@ def test_shared_classes_reads_through_disjoint_prefixes() -> None:
     assert shared_classes(FMA, joint) == {"Hip-Hop": "gtzan/hiphop", "Pop": "gtzan/pop",
                                           "Rock": "gtzan/rock"}
     assert shared_classes(["Folk", "Electronic"], joint) == {}
+
+
+def test_twin_classes_are_the_genres_counted_twice() -> None:
+    classes = ["synth_fma/Hip-Hop", "synth_fma/Pop", "synth_fma/Folk", "synth_gtzan/hiphop",
+               "synth_gtzan/pop", "synth_gtzan/jazz"]
+    assert twin_classes(classes) == {
+        "synth_fma/Hip-Hop": ["synth_gtzan/hiphop"], "synth_gtzan/hiphop": ["synth_fma/Hip-Hop"],
+        "synth_fma/Pop": ["synth_gtzan/pop"], "synth_gtzan/pop": ["synth_fma/Pop"]}
+    assert twin_classes(["hiphop", "pop", "jazz"]) == {}

@@ -58,6 +58,8 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
     assert params.train.training.epochs == raw["train"]["epochs"]
     assert params.train.training.noise.snr_db == raw["train"]["noise"]["snr_db"]
     assert params.loss.weight("w_ce") == raw["loss"]["w_ce"]
+    assert params.train.adaptation.method == raw["train"]["domain"] == "none"
+    assert params.train.adaptation.weight == raw["train"]["domain_weight"]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +84,9 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
         ("train.noise.mode", "sometimes", ["train.noise.mode", "off", "once", "every_epoch"]),
         ("train.epochs", 0, ["train.epochs"]),
         ("train.learning_rate", -1.0, ["train.learning_rate", "> 0"]),
+        ("train.domain", "mmd",
+         ["train.domain", "none", "standardise", "coral", "adversarial"]),
+        ("train.domain_weight", -0.5, ["train.domain_weight", ">= 0"]),
         ("loss.w_ce", -0.5, ["loss.w_ce"]),
         ("loss.w_contrastive", -1.0, ["loss.w_contrastive"]),
         ("loss.triplet_mining", "hardest", ["loss.triplet_mining", "random", "semi_hard"]),
@@ -116,6 +121,8 @@ def test_bad_value_names_key_and_allowed_values(raw: dict[str, Any], dotted: str
         ("train.classifier.width_multiplier", None),
         ("train.classifier.batchnorm", "yes"),
         ("train.noise.snr_db", "loud"),
+        ("train.domain_weight", "strong"),
+        ("train.domain", 3),
         ("loss.margin", "one"),
         ("loss.w_ce", None),
     ],

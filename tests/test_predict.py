@@ -22,9 +22,10 @@ import torch
 from typer.testing import CliRunner
 
 from mgc.audio import load_audio
-from mgc.bundle import INFO_FILE, BundleError, BundleInfo, save_bundle
+from mgc.bundle import INFO_FILE, BundleError, BundleInfo, load_bundle, save_bundle
 from mgc.cli import app, format_table
 from mgc.datasets.synthesis import GTZAN_GENRES, render_clip
+from mgc.domain import DomainMap
 from mgc.extractors import load
 from mgc.model import ClassifierConfig, GenreClassifier
 from mgc.predict import (
@@ -506,3 +507,22 @@ def test_a_layer_bundle_is_fed_the_layer_it_was_trained_on(tmp_path: Path, layer
     (tmp_path / "bundle" / INFO_FILE).write_text(json.dumps(lacking))
     with pytest.raises(BundleError, match="lack layers: all"):
         GenrePredictor(tmp_path / "bundle")
+
+
+def test_a_bundle_with_a_domain_map_feeds_the_classifier_mapped_embeddings(
+        bundle: Bundle, tmp_path: Path) -> None:
+    """A map that sends every embedding to one vector: any audio then gets that vector's
+    probabilities; a domain the bundle does not have is refused."""
+    model, info = load_bundle(bundle.directory)
+    target = np.linspace(-1, 1, info.input_dim).astype(np.float32)
+    flat = DomainMap(np.zeros(info.input_dim, np.float32), np.zeros(info.input_dim, np.float32),
+                     target)
+    mapped = tmp_path / "mapped"
+    save_bundle(model, BundleInfo(**{**info.__dict__, "domain": {
+        "method": "standardise", "datasets": ["synth_gtzan"], "default": "synth_gtzan"}}),
+        mapped, {"synth_gtzan": flat})
+    probabilities, _ = GenrePredictor(mapped).predict_waveform(
+        np.random.default_rng(0).normal(size=CLIP_SAMPLES).astype(np.float32))
+    np.testing.assert_allclose(probabilities, model.predict_proba(target[None])[0], rtol=1e-6)
+    with pytest.raises(BundleError, match="'synth_fma' is not one of the bundle's"):
+        GenrePredictor(mapped, domain="synth_fma")

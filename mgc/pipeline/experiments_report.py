@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +219,40 @@ def _versus(row: pd.Series) -> str:
     return f"{100 * row['difference']:+.1f} (p {row['p_value']:.3f}){star}"
 
 
+DOMAIN_KEY = "train.domain"
+_ACCURACY = re.compile(r"^(?P<classifier>[a-z]+)\.(?P<test_set>.+)\.accuracy\.mean$")
+
+
+def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
+    """When the experiments vary `train.domain` (`sweeps/domain.yaml`): per extractor, one
+    row per method and one column per train set -> test dataset (in-domain ones included),
+    accuracy mean ± std over seeds, cross-dataset cells on the shared genres."""
+    if table.empty or DOMAIN_KEY not in table.columns:
+        return ""
+    lines = ["## Domain adaptation: train set -> test dataset", "",
+             f"{classifier.upper()} accuracy % (mean ± std over seeds); `A -> B` with B "
+             "another dataset is scored on B's test tracks of the genres A shares with it.", ""]
+    for model, group in table.groupby("model", sort=True):
+        cells: dict[str, dict[str, str]] = {}
+        for _, row in group.iterrows():
+            method = "none" if pd.isna(row[DOMAIN_KEY]) else str(row[DOMAIN_KEY])
+            for column, value in row.items():
+                found = _ACCURACY.match(str(column))
+                if (found is None or found["classifier"] != classifier
+                        or found["test_set"] == "all" or pd.isna(value)):
+                    continue
+                std = row.get(column.replace(".mean", ".std"), float("nan"))
+                cells.setdefault(method, {})[f"{row['train_set']} -> {found['test_set']}"] = (
+                    _percent(value, std))
+        pairs = sorted({pair for by_pair in cells.values() for pair in by_pair})
+        lines += [f"### {model}", "", "| train.domain | " + " | ".join(pairs) + " |",
+                  "|---" * (len(pairs) + 1) + "|"]
+        lines += [f"| {method} | " + " | ".join(cells[method].get(p, "") for p in pairs) + " |"
+                  for method in sorted(cells)]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,
                          plots: Sequence[Path] = ()) -> str:
     """One table per train set x extractor: each experiment's varied params, DNN accuracy
@@ -250,6 +285,8 @@ def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | No
                     f"{interval(low[index], high[index])} | {_versus(row)} | "
                     f"{_percent(linear[index], linear_std[index])} | {score} | {paper} |")
             lines.append("")
+    if domain := domain_markdown(table):
+        lines.append(domain)
     if unfinished:
         lines += ["Not finished (no results): " + ", ".join(
             f"{name} ({state})" for name, state in sorted(unfinished.items())) + ".", ""]

@@ -17,6 +17,7 @@ from typing import Any
 from mgc.config import ConfigError, build, check_keys, check_range, coerce, invalid
 from mgc.datasets import REGISTRY as DATASETS
 from mgc.datasets import check_source
+from mgc.domain import DomainConfig
 from mgc.embeddings import CLIP_POLICIES
 from mgc.extractors import REGISTRY as EXTRACTORS
 from mgc.labels import MERGE_STRATEGIES
@@ -136,8 +137,13 @@ class TrainParams:
     min_delta: float
     classifier: ClassifierConfig
     noise: NoiseConfig
+    domain: str
+    domain_weight: float
     training: TrainConfig = field(init=False)
     """The training loop's settings, built (and range-checked) from the fields above."""
+    adaptation: DomainConfig = field(init=False)
+    """The domain adaptation between datasets (`mgc.domain`), from `domain` and
+    `domain_weight`."""
 
     def __post_init__(self) -> None:
         if not self.seeds or not all(0 <= seed < 2**32 for seed in self.seeds):
@@ -156,6 +162,7 @@ class TrainParams:
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, patience=self.patience, smoothing=self.smoothing,
             min_delta=self.min_delta, noise=self.noise))
+        object.__setattr__(self, "adaptation", DomainConfig(self.domain, self.domain_weight))
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,20 @@ from mgc.pipeline.layout import Layout
 
 if TYPE_CHECKING:
     from mgc.pipeline.params import Params
-from mgc.report import markdown_table, plot_accuracy, summary_rows
+from mgc.report import (
+    cross_dataset_markdown,
+    markdown_table,
+    plot_accuracy,
+    summary_rows,
+    twin_markdown,
+)
 
 
 def write_summary(params: Params, layout: Layout) -> pd.DataFrame:
     """One row per run x classifier x test set, written as JSON, Markdown and a bar chart."""
-    rows = summary_rows(layout.run_metrics(train_set, model)
-                        for train_set in params.train.sets for model in params.embed.models)
+    runs = [layout.run_metrics(train_set, model)
+            for train_set in params.train.sets for model in params.embed.models]
+    rows = summary_rows(runs)
     write_json(layout.summary_metrics, {
         f"{r.train_set}/{r.model}/{r.classifier}/{r.test_set}": {
             "accuracy": r.accuracy, "macro_f1": r.macro_f1}
@@ -31,6 +38,8 @@ def write_summary(params: Params, layout: Layout) -> pd.DataFrame:
               "the 95 % CI is a bootstrap interval over test tracks. "
               "Extractors marked *random weights* are untrained baselines, not the "
               "pretrained models.\n\n")
-    write_text(layout.report, header + markdown_table(rows))
+    write_text(layout.report, "\n".join(part for part in (
+        header + markdown_table(rows), cross_dataset_markdown(rows), twin_markdown(runs))
+        if part))
     plot_accuracy(rows, layout.summary_plot)
     return rows

@@ -20,7 +20,7 @@ from mgc import extractors
 from mgc.atomic import atomic_path, write_csv, write_json
 from mgc.bundle import BundleInfo, save_bundle
 from mgc.embeddings import read_embeddings
-from mgc.evaluate import align
+from mgc.evaluate import align, twin_confusion
 from mgc.layers import LAST, WEIGHTED
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
@@ -96,7 +96,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
     run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout),
-           "layer_dims": layers if layer == WEIGHTED else None}
+           "layer_dims": layers if layer == WEIGHTED else None,
+           "domain": params.train.adaptation}
     result = (train_over_folds(data, others, params.data.folds, *settings, **run)
               if params.data.protocol == "kfold" else train_over_seeds(data, others, *settings,
                                                                         **run))
@@ -114,7 +115,11 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         **({"n_tracks": len(data.x)} if params.data.protocol == "kfold" else
            {f"n_{part}": int(np.sum(data.split == part)) for part in ("train", "val", "test")}),
         "n_excluded": int(n_tracks - len(data.x)),
+        **({"domain": params.train.domain} if params.train.domain != "none" else {}),
         **result.metrics,
+        **({"twin_confusion": {"merge_strategy": params.merge.strategy, "by_kind": twin_confusion(
+            result.predictions, sorted(set(data.label)), params.train.classifiers)}}
+           if train_set == JOINT else {}),
     })
     save_bundle(result.best_model, BundleInfo(
         class_names=sorted(set(data.label)),
@@ -129,7 +134,10 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         protocol=params.data.protocol,
         layer=layer,
         layer_dims=layers if layer == WEIGHTED else None,
-    ), layout.models(train_set) / model)
+        domain=({"method": params.train.domain, "datasets": members, "default": members[0]}
+                if result.domain_maps else None),
+    ), layout.models(train_set) / model,
+        {name: domain_map for name, domain_map in result.domain_maps.items() if name in members})
     write_csv(layout.predictions(train_set, model), result.predictions)
     write_csv(layout.confusion(train_set, model),
               pd.DataFrame(result.confusion, columns=["actual", "predicted"]))
