@@ -188,8 +188,8 @@ def test_a_bad_param_fails_the_first_stage_that_runs_before_it_works(project: Pa
     try:
         output = result.stdout + result.stderr
         assert result.returncode != 0, output
-        assert "embed.mfcc.n_ffft: unknown key; allowed: batch_size, clip, hop_length, n_fft" in (
-            output)
+        assert ("embed.mfcc.n_ffft: unknown key; allowed: batch_size, clip, hop_length, "
+                "layers, n_fft") in output
         assert _ran_stages(output) == {"fit@mfcc"}, output[-2000:]
         assert embeddings.read_bytes() == before
     finally:
