@@ -57,7 +57,7 @@ def markdown_table(rows: pd.DataFrame) -> str:
         test_set = row.test_set + (" (shared genres)" if row.matched_by == "shared genres" else "")
         lines.append(
             f"| {row.train_set} | {row.model} | {weights} | {row.classifier} | {test_set} | "
-            f"{row.n_test} | {100 * row.accuracy:.1f} ± {100 * row.accuracy_std:.1f} | "
+            f"{row.n_test} | {mean_std(row.accuracy, row.accuracy_std)} | "
             f"{interval(row.ci95_low, row.ci95_high)} | "
             f"{row.macro_f1:.3f} | {100 * row.top2:.1f} | {paper} |"
         )
@@ -95,8 +95,7 @@ def cross_dataset_markdown(rows: pd.DataFrame) -> str:
                 own = " *own*" if row["matched_by"] == "own" else ""
                 shared = ("" if pd.isna(row.get("shared_argmax"))
                           else f" / {100 * row['shared_argmax']:.1f}")
-                cells.append(f"{100 * row['accuracy']:.1f} ± {100 * row['accuracy_std']:.1f}"
-                             + own + shared)
+                cells.append(mean_std(row["accuracy"], row["accuracy_std"]) + own + shared)
             lines.append(f"| {train_set} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -130,6 +129,11 @@ def twin_markdown(metrics_files: Iterable[Path]) -> str:
                              f"{100 * share['true']:.1f} | {100 * share['twin']:.1f} | "
                              f"{100 * share['other']:.1f} |")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def mean_std(mean: float, std: float) -> str:
+    """A score's mean ± std over seeds in percent, or nothing where the run has none."""
+    return "" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
 def interval(low: float | None, high: float | None) -> str:

@@ -180,21 +180,19 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
                             heads=loss.heads, layer_dims=layer_dims)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
-    domain = (_DomainTraining.build(model, adversary)
-              if adversary is not None and kind == "dnn" else None)
-    parameters = [*model.parameters(), *(domain.head.parameters() if domain else ())]
-    # The fused kernel: the same algorithm as the loop-over-tensors default (within float
-    # rounding), in half the time per step on CPU, where the step dominates small models.
-    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
-                                 weight_decay=config.weight_decay, fused=True)
     with torch.no_grad():
         z_train = model.standardise(torch.as_tensor(x_train, dtype=torch.float32))
         x_val_t = torch.as_tensor(x_val, dtype=torch.float32)
     y_train_t = torch.as_tensor(y_train, dtype=torch.long)
     y_val_t = torch.as_tensor(y_val, dtype=torch.long)
     z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
-    if domain is not None:
-        domain.labelled = domain.labelled.repeat(len(z_epoch) // len(z_train))
+    domain = (_DomainTraining.build(model, adversary, copies=len(z_epoch) // len(z_train))
+              if adversary is not None and kind == "dnn" else None)
+    parameters = [*model.parameters(), *(domain.head.parameters() if domain else ())]
+    # The fused kernel: the same algorithm as the loop-over-tensors default (within float
+    # rounding), in half the time per step on CPU, where the step dominates small models.
+    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate,
+                                 weight_decay=config.weight_decay, fused=True)
 
     history: list[dict[str, float]] = []
     smoothed = math.nan
@@ -237,12 +235,15 @@ class _DomainTraining:
     unlabelled: torch.Tensor
 
     @classmethod
-    def build(cls, model: GenreClassifier, adversary: Adversary) -> _DomainTraining:
+    def build(cls, model: GenreClassifier, adversary: Adversary,
+              copies: int) -> _DomainTraining:
+        """`copies`: how many times the epoch's rows repeat the training rows (2 with one
+        noisy copy each), so every row's domain is known."""
         with torch.no_grad():
             z_unlabelled = model.standardise(torch.as_tensor(adversary.x_unlabelled,
                                                              dtype=torch.float32))
         return cls(DomainHead(model.config.widths[-1], adversary.n_domains, adversary.weight),
-                   torch.as_tensor(adversary.labelled_domains, dtype=torch.long),
+                   torch.as_tensor(adversary.labelled_domains, dtype=torch.long).repeat(copies),
                    z_unlabelled, torch.as_tensor(adversary.unlabelled_domains, dtype=torch.long))
 
     def step(self, model: GenreClassifier, z: torch.Tensor, y: torch.Tensor,

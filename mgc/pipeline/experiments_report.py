@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mgc.atomic import atomic_path, write_csv, write_text
 from mgc.layers import WEIGHTED
-from mgc.report import interval
+from mgc.report import interval, mean_std
 
 
 @dataclass(frozen=True)
@@ -207,10 +207,6 @@ def plot_layer_depth(table: pd.DataFrame, path: Path) -> bool:
     return True
 
 
-def _percent(mean: float, std: float) -> str:
-    return "" if pd.isna(mean) else f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
 def _versus(row: pd.Series) -> str:
     """The paired difference from the reference row, in points, starred if significant."""
     if pd.isna(row.get("p_value", float("nan"))):
@@ -243,7 +239,7 @@ def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
                     continue
                 std = row.get(column.replace(".mean", ".std"), float("nan"))
                 cells.setdefault(method, {})[f"{row['train_set']} -> {found['test_set']}"] = (
-                    _percent(value, std))
+                    mean_std(value, std))
         pairs = sorted({pair for by_pair in cells.values() for pair in by_pair})
         lines += [f"### {model}", "", "| train.domain | " + " | ".join(pairs) + " |",
                   "|---" * (len(pairs) + 1) + "|"]
@@ -281,9 +277,9 @@ def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | No
                 score = "" if pd.isna(f1[index]) else f"{f1[index]:.3f}"
                 lines.append(
                     f"| {row['experiment']} | " + " | ".join(values) + f" | {row['test_set']} | "
-                    f"{_percent(dnn[index], dnn_std[index])} | "
+                    f"{mean_std(dnn[index], dnn_std[index])} | "
                     f"{interval(low[index], high[index])} | {_versus(row)} | "
-                    f"{_percent(linear[index], linear_std[index])} | {score} | {paper} |")
+                    f"{mean_std(linear[index], linear_std[index])} | {score} | {paper} |")
             lines.append("")
     if domain := domain_markdown(table):
         lines.append(domain)

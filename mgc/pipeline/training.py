@@ -91,6 +91,7 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
     members = list(datasets) if train_set == JOINT else [train_set]
     table = pd.read_parquet(layout.joint_labels) if train_set == JOINT else splits[train_set]
     data = align(table, embeddings)
+    class_names = sorted(set(data.label))
     others = {dataset: align(splits[dataset], embeddings)
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
@@ -118,11 +119,11 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         **({"domain": params.train.domain} if params.train.domain != "none" else {}),
         **result.metrics,
         **({"twin_confusion": {"merge_strategy": params.merge.strategy, "by_kind": twin_confusion(
-            result.predictions, sorted(set(data.label)), params.train.classifiers)}}
+            result.predictions, class_names, params.train.classifiers)}}
            if train_set == JOINT else {}),
     })
     save_bundle(result.best_model, BundleInfo(
-        class_names=sorted(set(data.label)),
+        class_names=class_names,
         input_dim=int(data.x.shape[1]),
         classifier=result.best_model.config.to_dict(),
         kind=result.best_model.kind,
