@@ -32,7 +32,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dic
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
         returned = extract_benchmark.main(["--clips", "2", "--batch-sizes", "4",
-                                           "--memory-scale", "small", "--out", str(out)])
+                                           "--memory-scale", "small", "--layer-rounds", "1",
+                                           "--out", str(out)])
     return returned, json.loads(out.read_text()), table.getvalue()
 
 
@@ -65,6 +66,22 @@ def test_smoke_run_writes_every_field(smoke: tuple[dict[str, Any], dict[str, Any
     # CNN14 on 30 s is about 120 GFLOP in convolutions alone: a count near zero would mean
     # the counter saw none of the network.
     assert 100 < written["models"]["panns"]["ours"]["gflop_per_clip"] < 140
+
+
+
+@pytest.mark.slow
+def test_smoke_run_measures_every_layer_against_the_last(
+        smoke: tuple[dict[str, Any], dict[str, Any], str]) -> None:
+    from mgc.extractors import REGISTRY
+
+    layers = smoke[1]["layers"]
+    assert layers["rounds"] == 1 and set(layers["models"]) == set(MODELS)
+    for model, result in layers["models"].items():
+        assert [(entry["name"], entry["dim"]) for entry in result["layers"]] == [
+            (layer.name, layer.dim) for layer in REGISTRY[model].layer_specs({})], model
+        assert result["last_s_per_clip"] > 0 and result["all_s_per_clip"] > 0, model
+        assert result["ratio_all_to_last"] == pytest.approx(result["ratios"][0]), model
+        assert result["file_ratio_all_to_last"] > 1, model   # the layer columns are written
 
 
 @pytest.mark.slow
