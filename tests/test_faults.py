@@ -129,7 +129,8 @@ def run_killed(cwd: Path, target: str, nth: int, statement: str) -> None:
     result = subprocess.run([sys.executable, "-c", LAUNCHER, target, str(nth), statement],
                             cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=300)
     assert result.returncode == -signal.SIGKILL, (
-        f"not killed at call {nth} of {target} (exit {result.returncode}):\n"
+        f"not killed at call {nth} of {target} (exit {result.returncode}, "
+        f"MGC_FAULT_SEED={FAULT_SEED}):\n"
         f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
@@ -207,7 +208,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         params["data"]["datasets"] = [DATASET]
         params["data"]["sources"][DATASET].update(clips_per_genre=5, clip_seconds=2)
         params["embed"]["models"] = [MODEL]
-        params["train"].update(sets=[DATASET], seeds=[0], epochs=3)
+        # One process: a kill point inside train_classifier must fire in the stage's own
+        # process, not in a spawned worker the launcher's patch never reaches.
+        params["train"].update(sets=[DATASET], seeds=[0], epochs=3, workers=1)
 
     root = scaffold_project(tmp_path_factory.mktemp("fault_project"), tiny)
     _run(["dvc", "repro"], root)
