@@ -18,8 +18,10 @@ repro: $(STAMP)
 	PATH=$(BIN):$$PATH dvc repro
 
 # --durations: the slowest tests in every log, so CI time is tracked where it is spent.
+# -n 2 --dist loadfile: two pytest workers (CI has 2 cores; most slow tests wait on one
+# `dvc` subprocess at a time), a test file per worker so a module's DVC project is built once.
 test: $(STAMP)
-	PATH=$(BIN):$$PATH python -m pytest -q --durations=25
+	PATH=$(BIN):$$PATH python -m pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check mgc stages tests benchmarks
