@@ -33,6 +33,9 @@ DOMAIN_PARTS = ("centre", "linear", "offset")
 
 _LAYER_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None}
 """The layer fields of a classifier on the extractor's output, left out of its bundle.json."""
+_LEGACY_CLASSIFIER: dict[str, Any] = {"metric_head": "shared"}
+"""Classifier fields a bundle from before they existed was trained with: the metric embedding
+then always fed the CE heads."""
 
 
 class BundleError(ValueError):
@@ -135,7 +138,8 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     domain = raw.pop("domain", None)
     try:
         info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "", fixed={"domain": domain})
-        config = build(ClassifierConfig, info.classifier, "classifier")
+        config = build(ClassifierConfig, {**_LEGACY_CLASSIFIER, **info.classifier},
+                       "classifier")
     except ConfigError as error:
         raise BundleError(f"{info_path}: {error}") from None
     model = GenreClassifier(info.input_dim, len(info.class_names), config, kind=info.kind,

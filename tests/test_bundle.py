@@ -71,6 +71,22 @@ def test_bundle_json_is_plain_and_versioned(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([INFO_FILE, STATE_FILE])
 
 
+def test_a_bundle_from_before_metric_head_loads_with_the_shared_layout(tmp_path: Path) -> None:
+    """Bundles saved before `metric_head` existed were trained with the CE heads reading the
+    metric embedding; they must load as that layout, with their own predictions."""
+    shared = replace(CONFIG, metric_head="shared")
+    torch.manual_seed(0)
+    model = GenreClassifier(10, 4, shared, heads=("anchor", "pair", "metric")).eval()
+    save_bundle(model, replace(_info(), classifier=shared.to_dict()), tmp_path)
+    raw = json.loads((tmp_path / INFO_FILE).read_text())
+    del raw["classifier"]["metric_head"]
+    (tmp_path / INFO_FILE).write_text(json.dumps(raw))
+    loaded, _ = load_bundle(tmp_path)
+    assert loaded.config.metric_head == "shared" and loaded.head.in_features == 8
+    x = np.random.default_rng(2).normal(size=(5, 10)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
 @pytest.mark.parametrize("missing", [INFO_FILE, STATE_FILE])
 def test_missing_file_is_a_clear_error(tmp_path: Path, missing: str) -> None:
     save_bundle(_trained_like_model(), _info(), tmp_path)

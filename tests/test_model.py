@@ -60,6 +60,7 @@ def test_linear_probe_is_one_layer_on_the_input() -> None:
         ("dropout", -0.1, r"^dropout=-0\.1"),
         ("activation", "tanh", r"^activation='tanh'.*relu, leaky_relu, elu"),
         ("embedding_dim", 1, r"^embedding_dim=1"),
+        ("metric_head", "stacked", r"^metric_head='stacked'.*projection, shared"),
     ],
 )
 def test_config_errors_name_the_field(field: str, value: object, message: str) -> None:
@@ -79,22 +80,42 @@ def test_unknown_kind_names_the_choices() -> None:
         GenreClassifier(8, 3, ClassifierConfig(), kind="svm")
 
 
-def test_heads_exist_only_when_asked() -> None:
-    config = ClassifierConfig(hidden_layers=2, embedding_dim=16)
+@pytest.mark.parametrize(("metric_head", "ce_input"), [("projection", 128), ("shared", 16)])
+def test_heads_exist_only_when_asked(metric_head: str, ce_input: int) -> None:
+    """The CE heads read the trunk's last layer (128) beside a projection head, or the
+    16-d metric embedding in the authors' shared layout."""
+    config = ClassifierConfig(hidden_layers=2, embedding_dim=16, metric_head=metric_head)
     plain = GenreClassifier(12, 5, config)
     assert plain.embedding is None and plain.pair_head is None
+    assert plain.head.in_features == 128
     output = plain(torch.randn(4, 12))
     assert output.logits.shape == (4, 5)
     assert output.embedding is None and output.pair_logits is None
 
     full = GenreClassifier(12, 5, config, heads=("anchor", "pair", "metric"))
     assert (full.embedding.in_features, full.embedding.out_features) == (128, 16)
-    assert full.head.in_features == 16 and full.pair_head.in_features == 16
+    assert full.head.in_features == ce_input and full.pair_head.in_features == ce_input
     full.eval()
     output = full(torch.randn(4, 12))
     assert output.embedding.shape == (4, 16)
     assert output.pair_logits.shape == (4, 5)
     assert {"embedding.weight", "pair_head.weight", "head.weight"} <= set(full.state_dict())
+
+
+def test_a_projection_metric_head_leaves_the_ce_model_as_it_was() -> None:
+    """Same seed, same trunk and CE head weights, same logits: adding a projection head only
+    adds a loss, so a metric-loss run differs from CE only by what that loss does."""
+    config = ClassifierConfig(hidden_layers=2)
+    torch.manual_seed(3)
+    ce_only = GenreClassifier(12, 5, config).eval()
+    torch.manual_seed(3)
+    with_metric = GenreClassifier(12, 5, config, heads=("anchor", "metric")).eval()
+    ce_state, metric_state = ce_only.state_dict(), with_metric.state_dict()
+    assert set(metric_state) - set(ce_state) == {"embedding.weight", "embedding.bias"}
+    for key, value in ce_state.items():
+        torch.testing.assert_close(metric_state[key], value, rtol=0, atol=0)
+    x = torch.randn(6, 12)
+    torch.testing.assert_close(with_metric(x).logits, ce_only(x).logits, rtol=0, atol=0)
 
 
 def test_standardisation_lives_in_the_state_dict() -> None:
