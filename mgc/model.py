@@ -116,6 +116,15 @@ class LayerWeighting(nn.Module):
         return torch.einsum("l,lbd->bd", self.weights(), projected)
 
 
+def _side_linear(in_features: int, out_features: int) -> nn.Linear:
+    """A linear layer initialised from its own seed (drawn from the global stream, whose
+    state is then put back), so that building it changes no other random draw: with the
+    same seed the rest of the model, and training's dropout masks, are the CE-only model's."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**62, ())))
+        return nn.Linear(in_features, out_features)
+
+
 @dataclass
 class ClassifierOutput:
     """What one forward pass gives the loss: anchor logits, pair-head logits, metric embedding,
@@ -174,16 +183,14 @@ class GenreClassifier(nn.Module):
                 width = hidden
         self.trunk = nn.Sequential(*layers)
         self.heads_read_embedding = metric_head and config.metric_head == "shared"
-        # Layers are built in the order that keeps seeded initialisations: the shared layout
-        # as the authors' (and this project's earlier) model, the projection head last, so
-        # that the trunk and CE heads start as the CE-only model's do.
+        # The shared layout is built in the authors' (and this project's earlier) order.
         self.embedding = (nn.Linear(width, config.embedding_dim)
                           if self.heads_read_embedding else None)
         head_input = config.embedding_dim if self.heads_read_embedding else width
         self.head = nn.Linear(head_input, n_classes)
         self.pair_head = nn.Linear(head_input, n_classes) if "pair" in heads else None
         if metric_head and not self.heads_read_embedding:
-            self.embedding = nn.Linear(width, config.embedding_dim)
+            self.embedding = _side_linear(width, config.embedding_dim)
 
     def set_standardisation(self, mean: np.ndarray, scale: np.ndarray) -> None:
         """Store the training split's feature mean and std (zero std is treated as 1)."""

@@ -146,6 +146,17 @@ def add_noise(z: torch.Tensor, snr_db: float, generator: torch.Generator) -> tor
     return z + sigma * torch.randn(z.shape, generator=generator)
 
 
+MINING_STREAM = 1
+"""The spawn key of the metric losses' random stream below a seed (`mining_generator`)."""
+
+
+def mining_generator(seed: int) -> torch.Generator:
+    """The random stream that mines pairs and triplets for training seed `seed`: an
+    independent child of the seed (numpy's SeedSequence), not the shuffling stream itself."""
+    state = np.random.SeedSequence(seed, spawn_key=(MINING_STREAM,)).generate_state(1)
+    return torch.Generator().manual_seed(int(state[0]))
+
+
 def _augmented(z: torch.Tensor, y: torch.Tensor, noise: NoiseConfig,
                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     if noise.mode == "off":
@@ -167,7 +178,10 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     returned, so predictions are the trunk's and the class head's alone.
 
     The standardiser is fit on the clean training embeddings only. Pairs and triplets for
-    the metric losses are mined inside each batch from that batch's own labels. A loss that
+    the metric losses are mined inside each batch from that batch's own labels, with their
+    own random stream (`mining_generator`): the noise, the batch order and the dropout masks
+    are then those of the CE-only run with the same seed, so comparing a loss configuration
+    with CE alone compares the losses, not two draws of batch order. A loss that
     turns non-finite (extreme loss weights, noise far louder than the signal) raises
     TrainingError at once, so no stage writes a model or metrics from a diverged run.
     `layer_dims` (`train.layer: weighted`) says how the input splits into layers.
@@ -177,6 +191,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                          f"{len(x_train)} and {len(x_val)}")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    mining = mining_generator(seed)
     model = GenreClassifier(x_train.shape[1], n_classes, classifier, kind=kind,
                             heads=loss.heads, layer_dims=layer_dims)
     model.set_standardisation(x_train.mean(axis=0), x_train.std(axis=0))
@@ -201,7 +216,8 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
         if config.noise.mode == "every_epoch" and epoch > 1:
             z_epoch, y_epoch = _augmented(z_train, y_train_t, config.noise, generator)
         row = {"epoch": epoch, **_train_epoch(model, optimiser, z_epoch, y_epoch, loss,
-                                               config.batch_size, generator, domain)}
+                                               config.batch_size, generator, mining,
+                                               domain)}
         _check_finite(row.get("train_loss", 0.0), "the training loss", epoch, seed, kind,
                       config)
         model.eval()
@@ -247,7 +263,8 @@ class _DomainTraining:
                    z_unlabelled, torch.as_tensor(adversary.unlabelled_domains, dtype=torch.long))
 
     def step(self, model: GenreClassifier, z: torch.Tensor, y: torch.Tensor,
-             index: torch.Tensor, loss: LossConfig, generator: torch.Generator) -> LossValues:
+             index: torch.Tensor, loss: LossConfig, generator: torch.Generator,
+             mining: torch.Generator) -> LossValues:
         """The multitask loss on the labelled rows `index`, plus the domain head's
         cross-entropy on them and on as many unlabelled rows drawn at random, from one
         trunk pass (so BatchNorm sees both domains, as in DANN)."""
@@ -256,7 +273,7 @@ class _DomainTraining:
         output = model.forward_standardised(torch.cat([z[index], self.z_unlabelled[drawn]]))
         labelled = ClassifierOutput(*(None if t is None else t[:len(index)] for t in (
             output.logits, output.pair_logits, output.embedding, output.features)))
-        terms = multitask_loss(labelled, y[index], loss, generator)
+        terms = multitask_loss(labelled, y[index], loss, mining)
         domain_loss = nn.functional.cross_entropy(
             self.head(output.features), torch.cat([self.labelled[index], self.unlabelled[drawn]]))
         return LossValues(terms.total + domain_loss,
@@ -265,9 +282,10 @@ class _DomainTraining:
 
 def _train_epoch(model: GenreClassifier, optimiser: torch.optim.Optimizer, z: torch.Tensor,
                  y: torch.Tensor, loss: LossConfig, batch_size: int,
-                 generator: torch.Generator,
+                 generator: torch.Generator, mining: torch.Generator,
                  domain: _DomainTraining | None = None) -> dict[str, float]:
-    """One pass over shuffled mini-batches; the epoch's mean total loss, each term's mean
+    """One pass over mini-batches shuffled by `generator`, pairs and triplets mined by
+    `mining`; the epoch's mean total loss, each term's mean
     unweighted value (`loss_<term>`; `loss_domain`, DANN's domain head) and each hinge
     term's active fraction (`active_<term>`).
     """
@@ -279,8 +297,8 @@ def _train_epoch(model: GenreClassifier, optimiser: torch.optim.Optimizer, z: to
         index = order[start:start + batch_size]
         if len(index) < 2:
             continue
-        terms = (multitask_loss(model.forward_standardised(z[index]), y[index], loss, generator)
-                 if domain is None else domain.step(model, z, y, index, loss, generator))
+        terms = (multitask_loss(model.forward_standardised(z[index]), y[index], loss, mining)
+                 if domain is None else domain.step(model, z, y, index, loss, generator, mining))
         optimiser.zero_grad()
         terms.total.backward()
         optimiser.step()

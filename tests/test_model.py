@@ -103,13 +103,16 @@ def test_heads_exist_only_when_asked(metric_head: str, ce_input: int) -> None:
 
 
 def test_a_projection_metric_head_leaves_the_ce_model_as_it_was() -> None:
-    """Same seed, same trunk and CE head weights, same logits: adding a projection head only
-    adds a loss, so a metric-loss run differs from CE only by what that loss does."""
+    """Same seed, same trunk and CE head weights, same logits, and the same random stream
+    after construction: adding a projection head only adds a loss, so a metric-loss run
+    differs from CE only by what that loss does."""
     config = ClassifierConfig(hidden_layers=2)
     torch.manual_seed(3)
     ce_only = GenreClassifier(12, 5, config).eval()
+    rng_after_ce_only = torch.get_rng_state()
     torch.manual_seed(3)
     with_metric = GenreClassifier(12, 5, config, heads=("anchor", "metric")).eval()
+    assert torch.equal(torch.get_rng_state(), rng_after_ce_only)   # dropout masks to come
     ce_state, metric_state = ce_only.state_dict(), with_metric.state_dict()
     assert set(metric_state) - set(ce_state) == {"embedding.weight", "embedding.bias"}
     for key, value in ce_state.items():

@@ -185,6 +185,36 @@ def test_a_run_that_reaches_the_cap_is_not_early_stopped() -> None:
     assert len(trained.history) == 3 and not trained.stopped_early
 
 
+@pytest.mark.parametrize("metric", ["w_contrastive", "w_triplet"])
+def test_a_negligible_metric_loss_trains_the_ce_only_model(metric: str) -> None:
+    """A metric loss weighted 1e-12 adds its head and its pair mining but, to float
+    rounding, no gradient: the run must be the CE-only run of the same seed (the same noise,
+    batch order, dropout masks, epochs and weights), so that a comparison with CE alone
+    measures the loss and not another draw of the seed's randomness."""
+    x_train, y_train = _blobs(30, seed=6)
+    x_val, y_val = _blobs(8, seed=7)
+    config = TrainConfig(epochs=12, batch_size=16, patience=4, noise=NoiseConfig("every_epoch"))
+    ce = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL, LossConfig(), config,
+                          seed=3)
+    tiny = train_classifier(x_train, y_train, x_val, y_val, 4, SMALL,
+                            LossConfig(weights={"w_ce": 1.0, metric: 1e-12}), config, seed=3)
+    assert tiny.model.embedding is not None and ce.model.embedding is None
+    assert tiny.best_epoch == ce.best_epoch and len(tiny.history) == len(ce.history)
+    for key, value in ce.model.state_dict().items():
+        torch.testing.assert_close(tiny.model.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([row["val_loss"] for row in tiny.history],
+                               [row["val_loss"] for row in ce.history], rtol=1e-5)
+
+
+def test_the_mining_stream_is_its_own_per_seed() -> None:
+    """Not the shuffling stream (same seed, other numbers), and one stream per seed."""
+    draws = {seed: torch.rand(4, generator=train_module.mining_generator(seed))
+             for seed in (0, 1)}
+    assert not torch.equal(draws[0], torch.rand(4, generator=torch.Generator().manual_seed(0)))
+    assert not torch.equal(draws[0], draws[1])
+    assert torch.equal(draws[0], torch.rand(4, generator=train_module.mining_generator(0)))
+
+
 def test_each_epoch_logs_every_term_and_its_active_margins() -> None:
     x, y = _blobs(20, seed=2)
     loss = LossConfig(weights={"w_ce": 0.7, "w_contrastive": 0.3, "w_triplet": 0.1})
