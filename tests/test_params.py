@@ -81,6 +81,8 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
         ("train.classifier.activation", "tanh",
          ["train.classifier.activation", "relu", "leaky_relu", "elu", "swish"]),
         ("train.classifier.hidden_layers", 6, ["train.classifier.hidden_layers", "1 and 4"]),
+        ("train.classifier.metric_head", "stacked",
+         ["train.classifier.metric_head", "projection", "shared"]),
         ("train.noise.mode", "sometimes", ["train.noise.mode", "off", "once", "every_epoch"]),
         ("train.epochs", 0, ["train.epochs"]),
         ("train.learning_rate", -1.0, ["train.learning_rate", "> 0"]),
