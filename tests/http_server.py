@@ -128,8 +128,10 @@ def _handler_for(server: FileServer) -> type[BaseHTTPRequestHandler]:
                 payload = payload[:resource.drop_after_bytes]
                 resource.drop_after_bytes = None
                 self.close_connection = True
-            self.wfile.write(payload)
+            # Counted before the write: once the client has read the last byte it may check
+            # the count at once, before this thread would get to count after writing.
             server._count(None, len(payload))
+            self.wfile.write(payload)
 
         def _reply_empty(self, status: int, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
