@@ -182,15 +182,20 @@ class GenreClassifier(nn.Module):
                 layers.append(nn.Dropout(config.dropout))
                 width = hidden
         self.trunk = nn.Sequential(*layers)
-        self.heads_read_embedding = metric_head and config.metric_head == "shared"
-        # The shared layout is built in the authors' (and this project's earlier) order.
-        self.embedding = (nn.Linear(width, config.embedding_dim)
-                          if self.heads_read_embedding else None)
-        head_input = config.embedding_dim if self.heads_read_embedding else width
+        shared = metric_head and config.metric_head == "shared"
+        # The shared embedding draws from the global stream, in the authors' (and this
+        # project's earlier) order; the projection head draws nothing from it.
+        self.embedding = (nn.Linear(width, config.embedding_dim) if shared
+                          else _side_linear(width, config.embedding_dim) if metric_head
+                          else None)
+        head_input = config.embedding_dim if shared else width
         self.head = nn.Linear(head_input, n_classes)
         self.pair_head = nn.Linear(head_input, n_classes) if "pair" in heads else None
-        if metric_head and not self.heads_read_embedding:
-            self.embedding = _side_linear(width, config.embedding_dim)
+
+    @property
+    def heads_read_embedding(self) -> bool:
+        """Whether the CE heads read the metric embedding (the `shared` layout)."""
+        return self.embedding is not None and self.config.metric_head == "shared"
 
     def set_standardisation(self, mean: np.ndarray, scale: np.ndarray) -> None:
         """Store the training split's feature mean and std (zero std is treated as 1)."""
