@@ -26,12 +26,14 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from mgc.errors import UserError
+
 _Member = TypeVar("_Member", tarfile.TarInfo, zipfile.ZipInfo)
 _CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError)
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
 
 
-class ArchiveError(Exception):
+class ArchiveError(UserError):
     """An archive could not be unpacked: unreadable, too large for the disk, or unsafe."""
 
 

@@ -21,6 +21,7 @@ import torch
 from mgc.atomic import atomic_path, write_json
 from mgc.config import ConfigError, build, invalid
 from mgc.domain import DomainMap
+from mgc.errors import UserError
 from mgc.layers import LAST, WEIGHTED
 from mgc.model import CLASSIFIER_KINDS, HEADS, ClassifierConfig, GenreClassifier
 
@@ -38,7 +39,7 @@ _LEGACY_CLASSIFIER: dict[str, Any] = {"metric_head": "shared"}
 then always fed the CE heads."""
 
 
-class BundleError(ValueError):
+class BundleError(UserError, ValueError):
     """A bundle.json that cannot be trusted; the message names the file and the field."""
 
 

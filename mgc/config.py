@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
+from mgc.errors import UserError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A value that is missing, misspelt, of the wrong type or out of range.
 
     The message starts with the dotted key; `within(prefix)` prepends the enclosing key, so a

@@ -27,6 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mgc import __version__
+from mgc.errors import UserError
 
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32}
 MIN_PREFIX_HEX = 8
@@ -39,7 +40,7 @@ _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 log = logging.getLogger(__name__)
 
 
-class DownloadError(Exception):
+class DownloadError(UserError):
     """A file could not be fetched; the message says from where, why, and where to put it."""
 
 

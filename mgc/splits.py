@@ -14,6 +14,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from mgc.config import invalid
 from mgc.datasets import Dataset, usable_tracks
+from mgc.errors import DataError
 from mgc.split_roles import FOLD_PREFIX
 
 PROTOCOLS = ("paper", "standard", "artist", "kfold")
@@ -64,8 +65,8 @@ def artist_split(tracks: pd.DataFrame, seed: int = 42, test_fraction: float = 0.
     """
     artists = tracks["artist_id"]
     if artists.isna().any() or (artists.astype(str).str.strip() == "").any():
-        raise ValueError(f"protocol 'artist': {int(artists.isna().sum())} track(s) have no "
-                         "artist (a CSV `artist` column gives one to every track)")
+        raise DataError(f"protocol 'artist': {int(artists.isna().sum())} track(s) have no "
+                        "artist (a CSV `artist` column gives one to every track)")
     ordered = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
     test_ids = set(_held_out_fold(ordered, test_fraction, seed))
     rest = ordered[~ordered["track_id"].isin(test_ids)].reset_index(drop=True)
@@ -85,15 +86,24 @@ def kfold_split(tracks: pd.DataFrame, folds: int, seed: int = 42) -> pd.Series:
     return fold.reindex(tracks["track_id"]).reset_index(drop=True)
 
 
+class SmallClassesError(DataError):
+    """Some classes have too few usable tracks for every part of the split to hold one."""
+
+
+def small_classes(tracks: pd.DataFrame, minimum: int) -> dict[str, int]:
+    """The labels with fewer than `minimum` usable tracks, with their counts, by label."""
+    counts = usable_tracks(tracks)["label"].value_counts()
+    return {str(label): int(count) for label, count in sorted(counts[counts < minimum].items())}
+
+
 def _check_class_sizes(name: str, usable: pd.DataFrame,
                        needed: int = MIN_TRACKS_PER_CLASS) -> None:
-    counts = usable["label"].value_counts()
-    small = counts[counts < needed]
-    if len(small):
-        listed = ", ".join(f"{label!r} ({count})" for label, count in sorted(small.items()))
-        raise ValueError(f"{name}: too few usable tracks to split class(es) {listed}; each "
-                         f"needs at least {needed} (one per part: train, validation and "
-                         "test, or one per fold)")
+    small = small_classes(usable, needed)
+    if small:
+        listed = ", ".join(f"{label!r} ({count})" for label, count in small.items())
+        raise SmallClassesError(f"{name}: too few usable tracks to split class(es) {listed}; each "
+                                f"needs at least {needed} (one per part: train, validation "
+                                "and test, or one per fold)")
 
 
 def make_split(dataset: Dataset, tracks: pd.DataFrame, raw_dir: Path, protocol: str,

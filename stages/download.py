@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from mgc.errors import exit_on_user_error
 from mgc.pipeline.corpus import build_dataset, source_dataset
 from mgc.pipeline.layout import Layout
 from mgc.pipeline.params import load_params
@@ -24,4 +25,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from mgc.errors import exit_on_user_error
 from mgc.pipeline.embedding import extract_dataset
 from mgc.pipeline.layout import Layout
 from mgc.pipeline.params import load_params
@@ -26,4 +27,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)

@@ -5,6 +5,7 @@ Outputs `data/labels/joint.parquet` and `data/labels/label_map.json`.
 
 from __future__ import annotations
 
+from mgc.errors import exit_on_user_error
 from mgc.pipeline.labelling import merge_datasets
 from mgc.pipeline.layout import Layout
 from mgc.pipeline.params import load_params
@@ -18,4 +19,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)

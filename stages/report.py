@@ -4,6 +4,7 @@ train stage's metrics.
 
 from __future__ import annotations
 
+from mgc.errors import exit_on_user_error
 from mgc.pipeline.layout import Layout
 from mgc.pipeline.params import load_params
 from mgc.pipeline.summary import write_summary
@@ -15,4 +16,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from mgc.errors import exit_on_user_error
 from mgc.pipeline.layout import Layout
 from mgc.pipeline.params import load_params
 from mgc.pipeline.training import train_set_model
@@ -30,4 +31,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    exit_on_user_error(main)

@@ -60,3 +60,46 @@ def test_a_labelled_folder_trains_with_one_experiment_and_predicts(
     genres = [entry["genre"] for entry in predicted[0]["genres"]]
     assert predicted[0]["error"] is None and sorted(genres) == bundle["class_names"]
     assert genres[0] == "classical", predicted
+
+
+def test_a_genre_of_one_track_stops_the_split_with_one_sentence_or_is_left_out(
+        tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+    import yaml
+
+    from mgc.datasets.synthesis import render_clip
+
+    music = tmp_path / "music"
+    for genre, files in (("blues", 4), ("metal", 4), ("polka", 1)):
+        (music / genre).mkdir(parents=True)
+        for index in range(files):
+            wave = render_clip("reggae" if genre == "polka" else genre, 2.0, 16000, seed=index)
+            soundfile.write(music / genre / f"{index}.wav", wave.astype(np.float32), 16000)
+
+    def mine(params: dict[str, Any]) -> None:
+        params["data"].update(datasets=["mylib"], sources={
+            "mylib": {"kind": "folder", "path": str(music), "clip_seconds": 2.0}})
+        params["train"]["sets"] = ["mylib"]
+
+    project = scaffold_project(tmp_path / "project", mine)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MGC_CACHE": str(project / ".mgc-cache")}
+    stopped = subprocess.run(["dvc", "repro", "split@mylib"], cwd=project, env=env,
+                             capture_output=True, text=True, timeout=300)
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0
+    assert ("error: mylib: too few usable tracks to split class(es) 'polka' (1); each needs "
+            "at least 3") in output and "set data.min_class_tracks" in output
+    assert "Traceback" not in output, output
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"]["min_class_tracks"] = 3
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = subprocess.run(["dvc", "repro", "split@mylib"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("warning: mylib: class 'polka' left out (1 usable track(s), fewer than "
+            "data.min_class_tracks=3)") in done.stderr
+    split = pd.read_parquet(project / "data/splits/mylib.parquet")
+    assert sorted(set(split["label"])) == ["blues", "metal"] and len(split) == 8

@@ -22,6 +22,7 @@ import pandas as pd
 from mgc.audio import AUDIO_EXTENSIONS
 from mgc.config import check_range, invalid
 from mgc.datasets.base import Dataset
+from mgc.errors import DataError
 from mgc.labels import canonical_genre
 
 CSV_COLUMNS = ("path", "label")
@@ -129,15 +130,15 @@ class CsvList(_Collection):
         table = pd.read_csv(self.csv_path, dtype=str, keep_default_na=False)
         missing = [c for c in CSV_COLUMNS if c not in table.columns]
         if missing:
-            raise ValueError(f"{self.csv_path}: missing column(s) {', '.join(missing)}; "
-                             f"expected {', '.join(CSV_COLUMNS)} (and optionally "
-                             f"{', '.join(CSV_OPTIONAL_COLUMNS)})")
+            raise DataError(f"{self.csv_path}: missing column(s) {', '.join(missing)}; "
+                            f"expected {', '.join(CSV_COLUMNS)} (and optionally "
+                            f"{', '.join(CSV_OPTIONAL_COLUMNS)})")
         splits = table["split"].str.strip().str.casefold() if "split" in table else None
         if splits is not None:
             unknown = sorted(set(splits) - set(CSV_SPLITS))
             if unknown:
-                raise ValueError(f"{self.csv_path}: split value(s) {unknown}; allowed: "
-                                 f"{', '.join(CSV_SPLITS)}")
+                raise DataError(f"{self.csv_path}: split value(s) {unknown}; allowed: "
+                                f"{', '.join(CSV_SPLITS)}")
         return pd.DataFrame({
             "path": [Path(p).as_posix() for p in table["path"]],
             "label": table["label"],

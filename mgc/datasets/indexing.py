@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from mgc.archive import safe_extract
 from mgc.audio import AudioError, prepare_for_threads, probe
 from mgc.datasets.base import TRACK_COLUMNS, USABLE_STATUSES, Dataset
+from mgc.errors import DataError
 
 
 def _status_of(path: Path, nominal_seconds: float) -> dict[str, object]:
@@ -43,9 +44,9 @@ def index_tracks(dataset: Dataset, raw_dir: Path, progress: bool = True) -> pd.D
     catalogue = dataset.list_tracks(raw_dir).sort_values("track_id", kind="stable")
     duplicated = sorted(set(catalogue.loc[catalogue["track_id"].duplicated(), "track_id"]))
     if duplicated:
-        raise ValueError(f"{dataset.name}: track id(s) listed more than once: "
-                         f"{', '.join(map(str, duplicated[:10]))}"
-                         f"{' ...' if len(duplicated) > 10 else ''}")
+        raise DataError(f"{dataset.name}: track id(s) listed more than once: "
+                        f"{', '.join(map(str, duplicated[:10]))}"
+                        f"{' ...' if len(duplicated) > 10 else ''}")
     root = dataset.audio_root(raw_dir)
     paths = [root / relative for relative in catalogue["path"]]
     workers = max(1, min(8, os.cpu_count() or 1))

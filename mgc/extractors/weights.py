@@ -32,12 +32,13 @@ from mgc.download import (
     fetch_file,
     sha256_file,
 )
+from mgc.errors import UserError
 
 RANDOM = "random"
 PRETRAINED = "pretrained"
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError, ValueError):
     """A weights file that is missing, fails verification, or does not fit the network."""
 
 

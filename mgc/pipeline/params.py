@@ -63,6 +63,9 @@ class DataParams:
     val_fraction: float
     folds: int
     sources: dict[str, dict[str, Any] | None]
+    min_class_tracks: int | None = None
+    """None: a class with too few usable tracks to split stops the split stage, naming it;
+    N: classes with fewer than N usable tracks are left out of the split, with a warning."""
 
     def __post_init__(self) -> None:
         for name, options in self.sources.items():
@@ -81,6 +84,8 @@ class DataParams:
         check_range("test_fraction", self.test_fraction, 0.05, 0.5)
         check_range("val_fraction", self.val_fraction, 0.05, 0.5)
         check_range("folds", self.folds, 3, 100)
+        if self.min_class_tracks is not None:
+            check_range("min_class_tracks", self.min_class_tracks, 1, 10**6)
 
     def source(self, dataset: str) -> dict[str, Any]:
         """The source options of `dataset` (none given: its defaults)."""
