@@ -295,10 +295,45 @@ def random_mert_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> 
     return folder
 
 
-def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
-    """A random CLAP (HTSAT audio of `size` from HUB_SIZES, a tiny RoBERTa text tower) saved
-    by save_pretrained with its preprocessor (the unfused checkpoints' rand_trunc +
-    repeatpad) and a tiny tokenizer."""
+def spread_text_tower(model: torch.nn.Module, seed: int) -> None:
+    """Redraw a random CLAP's text tower so that it tells prompts apart, as a trained one does.
+
+    At transformers' initialisation (std 0.02, shared start-token, position and type
+    embeddings) the first token, which CLAP's text tower pools, reads nearly the same state
+    for every prompt: unrelated prompts embed at a mean pairwise cosine of 0.999, a collapsed
+    tower, which zero-shot refuses. Here the word embeddings are at unit scale, the parts
+    every prompt shares (start token, positions, token type) are zero, and every matrix is
+    at fan-in scale, so the first token's state is a mixture of the prompt's own tokens.
+    The audio tower is left as drawn."""
+    generator = torch.Generator().manual_seed(seed)
+    text = model.text_model
+    with torch.no_grad():
+        for name, parameter in [*text.named_parameters(), *model.text_projection.named_parameters()]:
+            if parameter.dim() != 2:
+                continue
+            if "embeddings" in name:
+                scale = 1.0 if "word_embeddings" in name else 0.0
+            else:
+                scale = parameter.shape[1] ** -0.5
+            parameter.copy_(scale * torch.randn(parameter.shape, generator=generator))
+        text.embeddings.word_embeddings.weight[text.config.bos_token_id].zero_()
+
+
+def collapse_text_tower(model: torch.nn.Module) -> None:
+    """Make a CLAP's text tower map every prompt to nearly one vector, as the published
+    laion/larger_clap_music's does: the pooler's input weights shrunk to a thousandth, so
+    its output is all but its bias."""
+    with torch.no_grad():
+        model.text_model.pooler.dense.weight.mul_(1e-3)
+        model.text_model.pooler.dense.bias.normal_(0.0, 1.0)
+
+
+def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny",
+                         text_tower: str = "spread") -> Path:
+    """A random CLAP (HTSAT audio of `size` from HUB_SIZES, a tiny RoBERTa text tower,
+    `spread` by `spread_text_tower` or `collapsed` by `collapse_text_tower`) saved by
+    save_pretrained with its preprocessor (the unfused checkpoints' rand_trunc + repeatpad)
+    and a tiny tokenizer."""
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -310,7 +345,13 @@ def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> 
                         audio_config={**(TINY_CLAP_AUDIO if size == "tiny" else {}),
                                       "projection_dim": projection},
                         projection_dim=projection)
-    ClapModel(config).eval().save_pretrained(folder)
+    model = ClapModel(config).eval()
+    spread_text_tower(model, seed)
+    if text_tower == "collapsed":
+        collapse_text_tower(model)
+    elif text_tower != "spread":
+        raise ValueError(f"text_tower={text_tower!r}: spread or collapsed")
+    model.save_pretrained(folder)
     ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad").save_pretrained(folder)
     return folder
 

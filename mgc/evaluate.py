@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
 from mgc.labels import shared_classes, twin_classes
-from mgc.statistics import bootstrap_interval
+from mgc.statistics import bootstrap_interval, per_track_correct
 
 
 def classification_scores(y_true: np.ndarray, proba: np.ndarray,
@@ -173,6 +173,42 @@ def scoring_sets(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddings]
     return sets
 
 
+def score_probabilities(test: ScoringSet, proba: np.ndarray,
+                        class_names: Sequence[str]) -> dict[str, object]:
+    """One run's scores on `test` (`classification_scores`), with the accuracy over the
+    shared genres only when `test` is another dataset's."""
+    scores = classification_scores(test.y, proba, class_names)
+    if test.shared:
+        scores[SHARED_ARGMAX] = shared_argmax_accuracy(test.y, proba, test.shared)
+    return scores
+
+
+def summarise_test_set(test: ScoringSet, runs: Sequence[dict[str, object]],
+                       predicted: np.ndarray) -> dict[str, object]:
+    """Every run's scores on `test` summarised over runs, the accuracy's interval from each
+    track's fraction of runs right (`predicted`: (runs, tracks) class indices), and how
+    many tracks were scored and how they were matched."""
+    return {**summarise_over_seeds(runs, per_track_correct(test.y, predicted)),
+            "n_test": len(test.y), "matched_by": test.matched_by}
+
+
+def prediction_table(evaluation: dict[str, ScoringSet],
+                     predicted: dict[str, dict[str, np.ndarray]],
+                     class_names: Sequence[str]) -> pd.DataFrame:
+    """One row per (test set, track): its dataset, id and true label, and the label each
+    classifier kind and seed predicted (`<kind>_seed<seed>` columns; `zeroshot`, which has
+    no seeds). The input of paired tests between configurations and of `twin_confusion`."""
+    parts = []
+    for name, test in evaluation.items():
+        part = pd.DataFrame({"test_set": name, "dataset": test.tracks.dataset,
+                             "track_id": test.tracks.track_id,
+                             "label": [class_names[i] for i in test.y]})
+        for column, classes in predicted[name].items():
+            part[column] = [class_names[i] for i in classes]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
                    kinds: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
     """How a joint model confuses the genres the paper's 18 classes count twice.
@@ -180,7 +216,7 @@ def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
     Per classifier kind and source dataset, over that dataset's own test tracks whose class
     has a twin in another dataset (`twin_classes`) and over every seed: the fraction
     predicted as the true class, as its twin (right genre, wrong dataset) and as anything
-    else. `predictions` is `mgc.train.prediction_table`'s (`<kind>_seed<seed>` columns).
+    else. `predictions` is `prediction_table`'s (`<kind>_seed<seed>` columns).
     Empty when no class has a twin (the `canonical` space, or a single dataset).
     """
     twins = twin_classes(class_names)

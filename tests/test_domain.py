@@ -19,7 +19,8 @@ from mgc.domain import (
 from mgc.evaluate import LabelledEmbeddings
 from mgc.losses import LossConfig
 from mgc.model import ClassifierConfig
-from mgc.train import TrainConfig, train_classifier, train_over_seeds
+from mgc.seeds import train_over_seeds
+from mgc.train import TrainConfig, train_classifier
 
 SMALL = ClassifierConfig(hidden_layers=2, width_multiplier=0.25, dropout=0.1)
 FAST = TrainConfig(epochs=60, batch_size=32, learning_rate=3e-3, patience=15)

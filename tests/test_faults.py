@@ -94,7 +94,7 @@ KILL_POINTS: dict[str, list[tuple[str, int]]] = {
         ("os.fsync", 8),
     ],
     f"train@{DATASET}-{MODEL}": [
-        ("mgc.train.train_classifier", 2),
+        ("mgc.seeds.train_classifier", 2),
         ("mgc.bundle.save_bundle", 1),
         ("os.fsync", 2),
         ("os.fsync", 3),

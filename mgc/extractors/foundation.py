@@ -93,6 +93,11 @@ class FoundationExtractor(Extractor):
                 weights += window_weights.double().cpu()
             return (sums / weights[:, None]).float().numpy()
 
+    @property
+    def checkpoint(self) -> str:
+        """The snapshot's name in errors and reports: `repo@revision`, or its folder."""
+        return self.snapshot.label
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.snapshot.label,
                 "weights_sha256": self.snapshot.sha256, "repo_id": self.hub_model.repo_id,

@@ -25,7 +25,7 @@ from mgc.layers import LAST, WEIGHTED
 from mgc.pipeline.fitted import extractor_options
 from mgc.pipeline.layout import JOINT, Layout
 from mgc.pipeline.params import Params
-from mgc.train import SeedsResult, ZeroShotScorer, train_over_folds, train_over_seeds
+from mgc.seeds import SeedsResult, train_over_folds, train_over_seeds
 from mgc.zeroshot import ZERO_SHOT, ZeroShotClassifier, supports_zero_shot
 
 
@@ -51,14 +51,17 @@ def _log_curves(history: list[dict[str, float]], directory: Path) -> None:
                 shutil.copyfile(writer.output_path, temp)
 
 
-def zero_shot_scorer(params: Params, model: str, layout: Layout) -> ZeroShotScorer | None:
+def zero_shot_classifier(params: Params, model: str, layout: Layout,
+                         class_names: list[str]) -> ZeroShotClassifier | None:
     """CLAP's zero-shot classifier over the class names, when `zeroshot` is asked for and
-    `model` embeds text; None otherwise (the row is then absent for that extractor)."""
+    `model` embeds text; None otherwise (the row is then absent for that extractor). Built
+    before any training, so a checkpoint whose text tower fails its check stops the stage
+    at once."""
     if (ZERO_SHOT not in params.train.classifiers
             or not supports_zero_shot(extractors.REGISTRY[model])):
         return None
     extractor = extractors.load(model, **extractor_options(params, model, layout))
-    return lambda x, class_names: ZeroShotClassifier(extractor, class_names).predict_proba(x)
+    return ZeroShotClassifier(extractor, class_names)
 
 
 def layer_record(layer: str, names: list[str]) -> dict[str, object]:
@@ -96,7 +99,8 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
               for dataset in datasets if dataset not in members}
     settings = (params.train.classifiers, params.train.seeds, params.train.classifier,
                 params.loss, params.train.training)
-    run = {"workers": params.train.workers, "zero_shot": zero_shot_scorer(params, model, layout),
+    run = {"workers": params.train.workers,
+           "zero_shot": zero_shot_classifier(params, model, layout, class_names),
            "layer_dims": layers if layer == WEIGHTED else None,
            "domain": params.train.adaptation}
     result = (train_over_folds(data, others, params.data.folds, *settings, **run)
