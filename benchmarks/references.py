@@ -308,7 +308,8 @@ def spread_text_tower(model: torch.nn.Module, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     text = model.text_model
     with torch.no_grad():
-        for name, parameter in [*text.named_parameters(), *model.text_projection.named_parameters()]:
+        for name, parameter in [*text.named_parameters(),
+                                *model.text_projection.named_parameters()]:
             if parameter.dim() != 2:
                 continue
             if "embeddings" in name:
