@@ -103,8 +103,10 @@ def predict(
         help="With --zero-shot: 'pretrained' (the pinned CLAP snapshot, cached in MGC_CACHE) "
              "or the path of a snapshot folder.")] = "pretrained",
     clap_variant: Annotated[str, typer.Option(
-        "--clap", help="With --zero-shot: music (laion/larger_clap_music) or general "
-                       "(laion/clap-htsat-unfused).")] = "music",
+        "--clap", help="With --zero-shot: the CLAP variant, larger_general "
+                       "(laion/larger_clap_general) or unfused (laion/clap-htsat-unfused); "
+                       "larger_music's text tower is collapsed and is refused.")
+    ] = "larger_general",
     domain: Annotated[str | None, typer.Option(
         help="A model trained with train.domain standardise or coral: map the embeddings as "
              "training mapped this dataset's (default: the training dataset; a joint model's "
@@ -143,8 +145,10 @@ def _bundle_predictor(model: Path | None, genres: str | None,
     except Exception as error:  # a broken bundle, or the extractor's own (e.g. missing weights)
         typer.echo(f"error: cannot load model {model_dir}: {error}", err=True)
         raise typer.Exit(1) from None
+    licence = (f"; its {predictor.info.extractor} weights are licensed "
+               f"{predictor.info.weights_licence}" if predictor.info.weights_licence else "")
     typer.echo(f"model {model_dir}: {predictor.info.extractor} embeddings, "
-               f"{len(predictor.class_names)} genres", err=True)
+               f"{len(predictor.class_names)} genres{licence}", err=True)
     return predictor
 
 

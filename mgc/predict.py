@@ -271,7 +271,7 @@ class ZeroShotPredictor(GenrePredictor):
     """
 
     def __init__(self, genres: Sequence[str], weights: str = "pretrained",
-                 variant: str = "music", batch_size: int = 8) -> None:
+                 variant: str = "larger_general", batch_size: int = 8) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         self.extractor = extractors.load("clap", weights=weights, variant=variant)

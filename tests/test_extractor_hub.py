@@ -163,15 +163,6 @@ def test_clap_text_embeddings_are_unit_vectors(clap_folder: Path) -> None:
     assert not np.allclose(texts[0], texts[1])
 
 
-def test_a_folder_with_only_pickled_weights_is_refused(mert_folder: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "bin-only"
-    folder.mkdir()
-    (folder / "config.json").write_text((mert_folder / "config.json").read_text())
-    torch.save({"x": torch.zeros(1)}, folder / "pytorch_model.bin")
-    with pytest.raises(WeightsError, match=r"only pytorch_model\.bin.*safetensors only"):
-        extractors.load("mert", weights=str(folder), device="cpu")
-
-
 def test_weights_that_do_not_fit_are_refused_with_the_keys(clap_folder: Path,
                                                            mert_folder: Path,
                                                            tmp_path: Path) -> None:
@@ -185,7 +176,7 @@ def test_weights_that_do_not_fit_are_refused_with_the_keys(clap_folder: Path,
 
 @pytest.mark.parametrize(("model", "repo", "revision"), [
     ("mert", "m-a-p/MERT-v1-95M", mert.VARIANTS["95M"].revision),
-    ("clap", "laion/larger_clap_music", clap.VARIANTS["music"].revision),
+    ("clap", "laion/larger_clap_general", clap.VARIANTS["larger_general"].revision),
 ])
 def test_offline_and_not_cached_names_repo_revision_and_folder(
         model: str, repo: str, revision: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,7 +184,7 @@ def test_offline_and_not_cached_names_repo_revision_and_folder(
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    published = (mert.VARIANTS["95M"] if model == "mert" else clap.VARIANTS["music"])
+    published = (mert.VARIANTS["95M"] if model == "mert" else clap.VARIANTS["larger_general"])
     with pytest.raises(WeightsError) as error:
         extractors.load(model, weights="pretrained", device="cpu", progress=False)
     message = str(error.value)
@@ -214,17 +205,32 @@ def test_importing_mgc_and_the_extractors_does_not_import_transformers() -> None
     assert result.stdout.strip() == "[]"
 
 
-def test_files_put_where_the_offline_error_says_load_as_pretrained(
+def test_files_put_where_the_offline_error_says_load_as_pretrained_once_pinned(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
     import huggingface_hub.constants
+    from safetensors.torch import load_file
+
+    from mgc.extractors.hub import PICKLE, HubModel, PinnedWeights
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    folder = random_mert_snapshot(snapshot_folder(mert.VARIANTS["95M"]))
-    loaded = extractors.load("mert", weights="pretrained", device="cpu", progress=False)
-    described = loaded.describe()
-    assert described["weights"] == f"m-a-p/MERT-v1-95M@{mert.VARIANTS['95M'].revision}"
-    assert described["weights_sha256"] == hashlib.sha256(
-        (folder / "model.safetensors").read_bytes()).hexdigest()
+    published = mert.VARIANTS["95M"]
+    folder = random_mert_snapshot(snapshot_folder(published))
+    torch.save(load_file(folder / "model.safetensors"), folder / PICKLE)
+    size = (folder / PICKLE).stat().st_size
+    with pytest.raises(WeightsError, match=f"{size} bytes, but pytorch_model.bin of "
+                                           f"m-a-p/MERT-v1-95M@{published.revision} has "
+                                           f"{published.weights.size}"):
+        extractors.load("mert", weights="pretrained", device="cpu", progress=False)
+
+    digest = hashlib.sha256((folder / PICKLE).read_bytes()).hexdigest()
+    monkeypatch.setitem(mert.VARIANTS, "95M", HubModel(
+        published.repo_id, published.revision, PinnedWeights(PICKLE, digest, size),
+        published.licence))
+    described = extractors.load("mert", weights="pretrained", device="cpu",
+                                progress=False).describe()
+    assert described["weights"] == f"m-a-p/MERT-v1-95M@{published.revision}"
+    assert (described["weights_file"], described["weights_sha256"]) == (PICKLE, digest)
+    assert described["licence"] == "CC-BY-NC-4.0"

@@ -22,7 +22,7 @@ import torch
 
 from mgc.config import invalid
 from mgc.extractors.base import Extractor
-from mgc.extractors.hub import HubModel, Snapshot, resolve_snapshot
+from mgc.extractors.hub import HubModel, PinnedWeights, Snapshot, resolve_snapshot
 from mgc.extractors.neural import full_float32, resolve_device
 from mgc.extractors.weights import PRETRAINED
 
@@ -57,14 +57,17 @@ class FoundationExtractor(Extractor):
     window_samples: int
 
     def __init__(self, *, weights: str | Path, model: HubModel, device: str,
-                 progress: bool = True) -> None:
+                 progress: bool = True, pinned: tuple[PinnedWeights, ...] = ()) -> None:
+        """`model`: the repository at the commit to load; `pinned`: every weights file the
+        extractor pins, which a folder's pickled weights must be one of."""
         if str(weights) == "random":
             raise invalid("weights", weights, f"use '{PRETRAINED}' or a snapshot folder: a hub "
                           "model's architecture comes from its config.json, so there is no "
                           "random baseline")
         self.hub_model = model
         self.device = resolve_device(device)
-        self.snapshot: Snapshot = resolve_snapshot(weights, model, progress=progress)
+        self.snapshot: Snapshot = resolve_snapshot(weights, model, progress=progress,
+                                                   pinned=pinned)
         self.load_model(self.snapshot.path)
 
     @abstractmethod
@@ -100,5 +103,7 @@ class FoundationExtractor(Extractor):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.snapshot.label,
+                "weights_file": self.snapshot.weights_file,
                 "weights_sha256": self.snapshot.sha256, "repo_id": self.hub_model.repo_id,
-                "revision": self.hub_model.revision, "window_samples": self.window_samples}
+                "revision": self.hub_model.revision, "licence": self.hub_model.licence,
+                "window_samples": self.window_samples}

@@ -30,7 +30,7 @@ import torch
 
 from mgc.config import invalid
 from mgc.extractors.foundation import FoundationExtractor, import_transformers
-from mgc.extractors.hub import HubModel, check_loading, read_config
+from mgc.extractors.hub import PICKLE, HubModel, PinnedWeights, load_pretrained, read_config
 from mgc.extractors.neural import check_choice
 from mgc.extractors.weights import WeightsError
 
@@ -40,11 +40,17 @@ NORMALISATION_EPS = 1e-7
 LAST = "last"
 
 Variant = Literal["95M", "330M"]
-# Commits seen in public links to the hub repositories (README.md at these revisions); that
-# they hold model.safetensors is not verified offline (README, "Pinned revisions").
+# The commits other projects pin, and the one weights file each holds (README, "Pinned
+# revisions", says where each fact comes from). MERT-v1 publishes no safetensors; the 95M
+# pickle's sha256 agrees across six public lockfiles, the 330M's is in none, so the 330M
+# pickle is not read until someone pins it.
 VARIANTS: dict[str, HubModel] = {
-    "95M": HubModel("m-a-p/MERT-v1-95M", "c6956079416720decc25b23871851f7f9feb2834"),
-    "330M": HubModel("m-a-p/MERT-v1-330M", "6d2dcaa611e802fd0dc71adbd415e76a76223054"),
+    "95M": HubModel("m-a-p/MERT-v1-95M", "12af15fef9d0ac838c3f475bfbbf26d2060dd4f5",
+                    PinnedWeights(PICKLE, "a2b8b747f72c06e0595aeae41ae5473f"
+                                          "4364938c6b39b2c58be38c48e6bd3fcd", 377_552_987),
+                    "CC-BY-NC-4.0"),
+    "330M": HubModel("m-a-p/MERT-v1-330M", "5240c2708a5acaee1007f43fb9735c7dcd0b78c9",
+                     PinnedWeights(PICKLE), "CC-BY-NC-4.0"),
 }
 UNSUPPORTED = {"feature_extractor_cqt": "the CQT input branch",
                "deepnorm": "deepnorm residual scaling"}
@@ -81,9 +87,9 @@ class MertExtractor(FoundationExtractor):
         self.layer_option = layer
         self.sample_rate = SAMPLE_RATE
         self.window_samples = round(window_seconds * SAMPLE_RATE)
-        published = VARIANTS[variant]
         super().__init__(weights=weights, device=device, progress=progress,
-                         model=HubModel(published.repo_id, revision or published.revision))
+                         model=VARIANTS[variant].at(revision),
+                         pinned=tuple(model.weights for model in VARIANTS.values()))
 
     def load_model(self, folder: Path) -> None:
         transformers = import_transformers()
@@ -97,10 +103,7 @@ class MertExtractor(FoundationExtractor):
         else:
             raise invalid("layer", self.layer_option,
                           f"expected 'last' or a hidden-state index 0-{n_states - 1}")
-        model, info = transformers.HubertModel.from_pretrained(
-            folder, config=config, local_files_only=True, use_safetensors=True,
-            output_loading_info=True)
-        check_loading(info, folder)
+        model = load_pretrained(transformers.HubertModel, self.snapshot, config=config)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = config.hidden_size
 
