@@ -45,7 +45,8 @@ def summary_rows(metrics_files: Iterable[Path]) -> pd.DataFrame:
 
 def markdown_table(rows: pd.DataFrame) -> str:
     """Accuracy (mean +- std over seeds, and its 95 % bootstrap interval over test tracks)
-    per run, the paper's number where it has one."""
+    per run, the paper's number where it has one; zero-shot, which trains nothing and so
+    has no seeds, as its one accuracy."""
     lines = [
         "| train set | extractor | weights | classifier | test set | n | accuracy % | "
         "95 % CI | macro-F1 | top-2 % | paper % |",
@@ -55,9 +56,11 @@ def markdown_table(rows: pd.DataFrame) -> str:
         weights = "random weights" if row.weights == "random" else row.weights
         paper = "" if pd.isna(row.paper_accuracy) else f"{row.paper_accuracy:.1f}"
         test_set = row.test_set + (" (shared genres)" if row.matched_by == "shared genres" else "")
+        accuracy = (f"{100 * row.accuracy:.1f}" if row.classifier == ZERO_SHOT
+                    else mean_std(row.accuracy, row.accuracy_std))
         lines.append(
             f"| {row.train_set} | {row.model} | {weights} | {row.classifier} | {test_set} | "
-            f"{row.n_test} | {mean_std(row.accuracy, row.accuracy_std)} | "
+            f"{row.n_test} | {accuracy} | "
             f"{interval(row.ci95_low, row.ci95_high)} | "
             f"{row.macro_f1:.3f} | {100 * row.top2:.1f} | {paper} |"
         )
@@ -128,6 +131,38 @@ def twin_markdown(metrics_files: Iterable[Path]) -> str:
                 lines.append(f"| {run['model']} | {kind} | {dataset} | {share['n_test']} | "
                              f"{100 * share['true']:.1f} | {100 * share['twin']:.1f} | "
                              f"{100 * share['other']:.1f} |")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+PUBLISHED_ZERO_SHOT_GTZAN = "64-73 %"
+"""LAION-AI/CLAP's README: zero-shot GTZAN accuracy of its music checkpoints (README
+"Zero-shot with CLAP" has the rows)."""
+
+
+def zero_shot_markdown(metrics_files: Iterable[Path]) -> str:
+    """How the zero-shot rows were made, per run: the checkpoint, its text tower's check,
+    the prompt templates averaged per genre, and the published numbers to compare with."""
+    lines: list[str] = []
+    for path in sorted(metrics_files):
+        run = json.loads(Path(path).read_text())
+        setup = run.get(f"{ZERO_SHOT}_setup")
+        if setup is None:
+            continue
+        if not lines:
+            lines = ["## Zero-shot (CLAP, nothing trained)", "",
+                     "Each genre's text embedding is the mean over the prompt templates; a "
+                     "clip takes the genre of the closest one (cosine). Zero-shot trains "
+                     "nothing, so its rows have no ± over seeds; the interval is over test "
+                     "tracks. A checkpoint is used only if its text tower embeds eight "
+                     "unrelated prompts apart (mean pairwise cosine at most "
+                     f"{setup['collapsed_above']}). For comparison, LAION's own music "
+                     f"checkpoints score {PUBLISHED_ZERO_SHOT_GTZAN} zero-shot on GTZAN "
+                     "(README).", "",
+                     "| train set | extractor | checkpoint | text-tower probe cosine | "
+                     "prompt templates |", "|---|---|---|---|---|"]
+        templates = "; ".join(f"`{t}`" for t in setup["prompt_templates"])
+        lines.append(f"| {run['train_set']} | {run['model']} | {setup['checkpoint']} | "
+                     f"{setup['text_tower_probe_mean_cosine']:.3f} | {templates} |")
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -120,9 +120,9 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
     only, never on test.
 
     The `zeroshot` kind trains nothing: `zero_shot`, built for the run's classes (the
-    sorted labels), scores every test split once (seeds change nothing), and its text
-    tower's check goes into the metrics; the kind is skipped for an extractor that has no
-    text tower (`zero_shot` None).
+    sorted labels), scores every test split once (seeds change nothing), and its setup
+    (checkpoint, text-tower check, prompts) goes into the metrics; the kind is skipped for
+    an extractor that has no text tower (`zero_shot` None).
 
     `layer_dims` (name -> dim, in depth order) says the embeddings are those layers side by
     side (`train.layer: weighted`); each kind's learned layer weights, mean and std over
@@ -153,7 +153,7 @@ def train_over_seeds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                                                                       class_names)
                 for name, classes in zero_shot_predicted.items():
                     predicted[name][ZERO_SHOT] = classes
-                metrics[f"{kind}_text_tower"] = zero_shot.text_tower.as_dict()
+                metrics[f"{kind}_setup"] = zero_shot.describe()
             continue
         runs: dict[str, list[dict[str, object]]] = {name: [] for name in evaluation}
         stopping: list[TrainedClassifier] = []
@@ -219,7 +219,7 @@ def train_over_folds(data: LabelledEmbeddings, others: dict[str, LabelledEmbeddi
                                            predictions[predictions["test_set"] == name], kind)
                          for name in rounds[0].metrics[kind]}
         if kind == ZERO_SHOT:
-            metrics[f"{kind}_text_tower"] = rounds[0].metrics[f"{kind}_text_tower"]
+            metrics[f"{kind}_setup"] = rounds[0].metrics[f"{kind}_setup"]
             continue
         metrics[f"{kind}_training"] = {
             key: float(np.mean([r.metrics[f"{kind}_training"][key] for r in rounds]))

@@ -36,18 +36,22 @@ PROBE_PROMPTS = ("a dog barking", "rain falling on a tin roof",
 
 COLLAPSED_MEAN_COSINE = 0.95
 """The probe prompts' mean pairwise cosine above which a text tower counts as collapsed.
-Published measurements of unrelated prompts (README "Zero-shot"): 0.9993 for the collapsed
-laion/larger_clap_music, 0.18 and 0.29 for clap-htsat-unfused and larger_clap_general.
-0.95 leaves the collapsed tower's distance from 1 seventy times over and the healthy ones'
-more than ten times under, so neither a noisy collapse nor a tight healthy tower is
-misjudged."""
+Published measurements on four unrelated prompts (README "Zero-shot with CLAP"): 0.9993 for
+the collapsed laion/larger_clap_music (every pair 0.9990-0.9995), 0.18 for
+clap-htsat-unfused and 0.29 for larger_clap_general (single pairs up to 0.50). On the
+distance from 1, a collapsed tower (0.0007) is seventy times closer than the threshold
+(0.05) and a working one (0.7) fourteen times further, so neither a noisier collapse nor a
+tighter working tower is misjudged."""
 
 
 class TextTowerError(UserError, ValueError):
     """A checkpoint whose text tower cannot tell prompts apart: zero-shot with it is noise."""
 
-PROMPT_TEMPLATES = ("This is a {genre} song.", "This is a sound of {genre}.")
-"""The issue's music prompt, and transformers' zero-shot-audio-classification default
+
+PROMPT_TEMPLATES = ("This audio is a {genre} song.", "This is a {genre} song.",
+                    "This is a sound of {genre}.")
+"""LAION's prompt for its published zero-shot GTZAN numbers (the LAION-AI/CLAP README), a
+plain variant of it, and transformers' zero-shot-audio-classification default
 (`hypothesis_template`, the form of the CLAP model cards' examples)."""
 
 
@@ -68,10 +72,6 @@ class TextTowerCheck:
 
     checkpoint: str
     probe_mean_cosine: float
-
-    def as_dict(self) -> dict[str, object]:
-        return {"checkpoint": self.checkpoint, "probe_mean_cosine": self.probe_mean_cosine,
-                "collapsed_above": COLLAPSED_MEAN_COSINE}
 
 
 def check_text_tower(model: TextAudioModel) -> TextTowerCheck:
@@ -131,6 +131,14 @@ class ZeroShotClassifier:
         mean = embedded.mean(axis=1)
         self.text_embeddings = mean / np.linalg.norm(mean, axis=1, keepdims=True)
         self.scale = model.logit_scale()
+        self.templates = list(templates)
+
+    def describe(self) -> dict[str, object]:
+        """What the scores depend on besides the audio: the checkpoint, how its text tower
+        passed the check, and the prompt templates averaged per genre."""
+        return {"checkpoint": self.text_tower.checkpoint,
+                "text_tower_probe_mean_cosine": self.text_tower.probe_mean_cosine,
+                "collapsed_above": COLLAPSED_MEAN_COSINE, "prompt_templates": self.templates}
 
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, classes) softmax of scaled cosine similarity."""

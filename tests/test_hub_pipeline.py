@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,5 +53,11 @@ def test_exp_run_with_clap_and_mert_snapshots_runs_end_to_end(tmp_path: Path) ->
     mert_run = json.loads((root / "metrics/runs/synth_gtzan/mert.json").read_text())
     assert clap_run["weights"] == str(clap) and "zeroshot" in clap_run and "dnn" in clap_run
     assert "zeroshot" not in mert_run and "dnn" in mert_run
+    bundle = json.loads((root / "models/synth_gtzan/mert/bundle.json").read_text())
+    assert bundle["weights_licence"] == "CC-BY-NC-4.0"
+    assert clap_run["zeroshot_setup"]["checkpoint"] == str(clap)
+    assert clap_run["zeroshot_setup"]["text_tower_probe_mean_cosine"] < 0.95
     report = (root / "report.md").read_text()
-    assert "| synth_gtzan | clap |" in report and "| zeroshot |" in report
+    assert re.search(r"\| synth_gtzan \| clap \| .* \| zeroshot \| synth_gtzan \| \d+ \| "
+                     r"\d+\.\d \| \d+\.\d-\d+\.\d \|", report), report
+    assert "## Zero-shot (CLAP, nothing trained)" in report

@@ -1,11 +1,18 @@
-"""mgc.report: the cross-dataset matrix and the joint model's twin-genre table."""
+"""mgc.report: the summary table, the zero-shot note, the cross-dataset matrix and the joint
+model's twin-genre table."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from mgc.report import cross_dataset_markdown, summary_rows, twin_markdown
+from mgc.report import (
+    cross_dataset_markdown,
+    markdown_table,
+    summary_rows,
+    twin_markdown,
+    zero_shot_markdown,
+)
 
 
 def _scores(accuracy: float, matched_by: str) -> dict[str, object]:
@@ -40,3 +47,21 @@ def test_twin_table_per_source_dataset_and_a_canonical_note(tmp_path: Path) -> N
         "merge_strategy": "canonical", "by_kind": {}})
     assert "canonical: the twins are one class" in twin_markdown([canonical])
     assert twin_markdown([_run(tmp_path / "a.json", "a", {})]) == ""
+
+
+def test_zero_shot_rows_have_an_interval_and_no_seed_spread_and_a_setup_note(
+        tmp_path: Path) -> None:
+    zero_shot = {**_scores(0.55, "own"), "accuracy": {"mean": 0.55, "std": 0.0,
+                                                      "ci95_low": 0.3, "ci95_high": 0.8}}
+    setup = {"checkpoint": "laion/clap-htsat-unfused@abc", "text_tower_probe_mean_cosine": 0.21,
+             "collapsed_above": 0.95, "prompt_templates": ["This is a {genre} song."]}
+    run = _run(tmp_path / "a.json", "a", {"a": _scores(0.8, "own")}, zeroshot={"a": zero_shot},
+               zeroshot_setup=setup)
+    table = markdown_table(summary_rows([run]))
+    assert "| a | mfcc | none | zeroshot | a | 10 | 55.0 | 30.0-80.0 |" in table
+    assert "| a | mfcc | none | dnn | a | 10 | 80.0 ± 1.0 |" in table
+    note = zero_shot_markdown([run])
+    assert ("| a | mfcc | laion/clap-htsat-unfused@abc | 0.210 | `This is a {genre} song.` |"
+            in note)
+    assert "64-73 %" in note and "at most 0.95" in note
+    assert zero_shot_markdown([_run(tmp_path / "b.json", "b", {})]) == ""

@@ -64,11 +64,12 @@ class _Collapsed(_Axes):
         return 1.0 + 0.01 * super().embed_texts(texts)
 
 
-def test_genre_names_become_both_prompts() -> None:
+def test_genre_names_become_every_prompt() -> None:
     tower = _Axes()
     ZeroShotClassifier(tower, GENRES)
     prompts = tower.seen[len(PROBE_PROMPTS):]
-    assert prompts[:2] == ["This is a jazz song.", "This is a sound of jazz."]
+    assert prompts[:3] == ["This audio is a jazz song.", "This is a jazz song.",
+                           "This is a sound of jazz."]
     assert len(prompts) == len(GENRES) * len(PROMPT_TEMPLATES)
     assert genre_text("gtzan/hip_hop") == "hip hop"
 
@@ -129,8 +130,9 @@ def test_zeroshot_is_a_row_beside_the_probes_without_training() -> None:
                               zero_shot=ZeroShotClassifier(_Axes(), sorted(GENRES)))
     assert result.metrics[ZERO_SHOT]["d"]["accuracy"]["mean"] == 1.0
     assert result.metrics[ZERO_SHOT]["d"]["n_test"] == 6
-    assert result.metrics[f"{ZERO_SHOT}_text_tower"] == {
-        "checkpoint": "axes", "probe_mean_cosine": 0.0, "collapsed_above": COLLAPSED_MEAN_COSINE}
+    assert result.metrics[f"{ZERO_SHOT}_setup"] == {
+        "checkpoint": "axes", "text_tower_probe_mean_cosine": 0.0,
+        "collapsed_above": COLLAPSED_MEAN_COSINE, "prompt_templates": list(PROMPT_TEMPLATES)}
     with pytest.raises(ValueError, match="built for"):
         train_over_seeds(data, {}, ["linear", ZERO_SHOT], [0], ClassifierConfig(), LossConfig(),
                          TrainConfig(epochs=2), zero_shot=ZeroShotClassifier(_Axes(), GENRES))
@@ -163,6 +165,12 @@ def test_cli_predict_zero_shot_any_label_set(tmp_path: Path) -> None:
     assert record["clips"] == 2           # 17 s: a 10 s window and a 7 s tail (over half)
     refused = CliRunner().invoke(app, ["predict", str(song), "--zero-shot", "--genres", "jazz"])
     assert refused.exit_code == 2 and "at least two" in refused.output
+
+    collapsed = random_clap_snapshot(tmp_path / "collapsed", text_tower="collapsed")
+    result = CliRunner().invoke(app, ["predict", str(song), "--zero-shot", "--genres",
+                                      "jazz,blues", "--weights", str(collapsed)])
+    assert result.exit_code == 1
+    assert f"cannot load CLAP: {collapsed}: its text tower is collapsed" in result.output
 
 
 def test_params_take_zeroshot_after_a_trained_kind_only() -> None:

@@ -18,6 +18,7 @@ from mgc.report import (
     plot_accuracy,
     summary_rows,
     twin_markdown,
+    zero_shot_markdown,
 )
 
 
@@ -39,7 +40,8 @@ def write_summary(params: Params, layout: Layout) -> pd.DataFrame:
               "Extractors marked *random weights* are untrained baselines, not the "
               "pretrained models.\n\n")
     write_text(layout.report, "\n".join(part for part in (
-        header + markdown_table(rows), cross_dataset_markdown(rows), twin_markdown(runs))
+        header + markdown_table(rows), zero_shot_markdown(runs), cross_dataset_markdown(rows),
+        twin_markdown(runs))
         if part))
     plot_accuracy(rows, layout.summary_plot)
     return rows
