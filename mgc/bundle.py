@@ -32,8 +32,11 @@ DOMAIN_FILE = "domain.pt"
 DOMAIN_PARTS = ("centre", "linear", "offset")
 
 
-_LAYER_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None}
-"""The layer fields of a classifier on the extractor's output, left out of its bundle.json."""
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None,
+                                      "weights_licence": None}
+"""Fields left out of a bundle.json that has their default: a classifier on the extractor's
+output, and embeddings from weights without a recorded licence, write the bundle they wrote
+before these fields existed."""
 _LEGACY_CLASSIFIER: dict[str, Any] = {"metric_head": "shared"}
 """Classifier fields a bundle from before they existed was trained with: the metric embedding
 then always fed the CE heads."""
@@ -65,6 +68,9 @@ class BundleInfo:
     """With `layer: weighted`, every layer's dim in depth order (the input side by side)."""
     domain: dict[str, Any] | None = None
     """{method, datasets, default}: the domain maps in `domain.pt`; absent without one."""
+    weights_licence: str | None = None
+    """The licence of the extractor's pretrained weights where the model card gives one
+    (CC-BY-NC-4.0 for MERT and MuQ: the bundle is then for non-commercial use too)."""
 
     def __post_init__(self) -> None:
         names = self.class_names
@@ -114,9 +120,9 @@ def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path,
     else:
         (directory / DOMAIN_FILE).unlink(missing_ok=True)
     fields = asdict(info)
-    for key, default in {**_LAYER_DEFAULTS, "domain": None}.items():
+    for key, default in {**_OPTIONAL_DEFAULTS, "domain": None}.items():
         if fields[key] == default:
-            del fields[key]      # written as a bundle from before layers and domain maps
+            del fields[key]
     write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **fields})
 
 
@@ -138,7 +144,7 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     # `domain` is optional (absent from a bundle without domain maps), so not built.
     domain = raw.pop("domain", None)
     try:
-        info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "", fixed={"domain": domain})
+        info = build(BundleInfo, {**_OPTIONAL_DEFAULTS, **raw}, "", fixed={"domain": domain})
         config = build(ClassifierConfig, {**_LEGACY_CLASSIFIER, **info.classifier},
                        "classifier")
     except ConfigError as error:

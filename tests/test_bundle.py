@@ -222,3 +222,13 @@ def test_a_domain_default_outside_its_datasets_is_refused() -> None:
     with pytest.raises(Exception, match="domain="):
         BundleInfo(**{**_info().__dict__,
                       "domain": {"method": "coral", "datasets": ["a"], "default": "b"}})
+
+
+def test_the_weights_licence_is_kept_and_absent_when_unknown(tmp_path: Path) -> None:
+    licensed = replace(_info(), extractor="mert", weights_licence="CC-BY-NC-4.0")
+    save_bundle(_trained_like_model(), licensed, tmp_path / "mert")
+    assert json.loads((tmp_path / "mert" / INFO_FILE).read_text())["weights_licence"] \
+        == "CC-BY-NC-4.0"
+    assert load_bundle(tmp_path / "mert")[1] == licensed
+    save_bundle(_trained_like_model(), _info(), tmp_path / "mfcc")
+    assert "weights_licence" not in json.loads((tmp_path / "mfcc" / INFO_FILE).read_text())
