@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 import pytest
 
@@ -43,20 +44,18 @@ class Request:
     range: str | None
 
 
-class FileServer:
-    """A threaded HTTP server on an ephemeral port of 127.0.0.1."""
+class LocalServer:
+    """A threaded HTTP server on an ephemeral port of 127.0.0.1, answering with `handler`;
+    a context manager that starts and stops it."""
 
-    def __init__(self) -> None:
-        self.resources: dict[str, Resource] = {}
-        self.requests: list[Request] = []
-        self.bytes_served = 0
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
                                         daemon=True)
 
-    def __enter__(self) -> FileServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -65,9 +64,19 @@ class FileServer:
         self._httpd.server_close()
         self._thread.join()
 
-    def url(self, path: str) -> str:
+    def url(self, path: str = "") -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}{path}"
+
+
+class FileServer(LocalServer):
+    """Given bytes at given paths (`serve`), with the faults a test asks for."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.requests: list[Request] = []
+        self.bytes_served = 0
+        super().__init__(_handler_for(self))
 
     def serve(self, path: str, body: bytes = b"", *, ranges: bool = True,
               drop_after_bytes: int | None = None, fail_statuses: tuple[int, ...] = (),

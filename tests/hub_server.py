@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from tests.http_server import LocalServer
 
 LFS_THRESHOLD_BYTES = 1024
 """Files from this size up are stored as LFS objects, as the hub's `.gitattributes` makes
@@ -35,34 +35,18 @@ def git_blob_id(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
-@dataclass
-class HubServer:
-    """Repositories at commits: {(repo_id, commit): {path: content}}."""
+class HubServer(LocalServer):
+    """Repositories at commits (`publish`), and the paths of every file GET (not HEAD) a
+    client made, in order (`fetched`)."""
 
-    repos: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
-    fetched: list[str] = field(default_factory=list)
-    """Paths of every file GET (not HEAD) a client made, in order."""
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        daemon=True)
-
-    def __enter__(self) -> HubServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+    def __init__(self) -> None:
+        self.repos: dict[tuple[str, str], dict[str, bytes]] = {}
+        self.fetched: list[str] = []
+        super().__init__(_handler_for(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.url()
 
     def publish(self, repo_id: str, commit: str, folder: Path) -> None:
         """Serve every file of `folder` as `repo_id` at `commit`."""
