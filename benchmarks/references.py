@@ -96,10 +96,10 @@ def reference_vggish(seed: int) -> torch.nn.Module:
 
 
 def randomise_batchnorm(model: torch.nn.Module) -> None:
-    """Give every BatchNorm layer random affine parameters and running statistics."""
+    """Give every BatchNorm layer (1d or 2d) random affine parameters and running statistics."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.2, 0.2)
                 module.running_mean.uniform_(-0.5, 0.5)
@@ -190,7 +190,7 @@ class ByolaReference:
         return self.embed_wave(wave)
 
 
-HUB_MODELS = ("mert", "clap")
+HUB_MODELS = ("mert", "clap", "muq")
 """Models whose weights are a snapshot folder (config + safetensors), not one file."""
 
 
@@ -210,6 +210,8 @@ def save_weights(model: str, weights_dir: Path, hub_size: str = "tiny") -> Path:
         random_mert_snapshot(path, size=hub_size)
     elif model == "clap":
         random_clap_snapshot(path, size=hub_size)
+    elif model == "muq":
+        random_muq_snapshot(path, size=hub_size)
     elif model == "panns":
         torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
     elif model == "vggish":
@@ -312,6 +314,62 @@ def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> 
                         projection_dim=projection)
     ClapModel(config).eval().save_pretrained(folder)
     ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad").save_pretrained(folder)
+    return folder
+
+
+MUQ_LARGE_CONFIG = Path(__file__).with_name("muq-large-msd-iter.config.json")
+"""MuQ-large-msd-iter's config.json: what the published `MuQConfig` writes with the pretraining
+recipe's defaults, codebook_size 8192 and use_rvq_target true; its sha256 is the one public
+projects pin for the hub file (mgc.extractors.muq.CONFIG_SHA256; tests/test_extractor_muq.py)."""
+TINY_MUQ = {"conv_dim": 8, "encoder_dim": 32, "encoder_depth": 2, "codebook_size": 64,
+            "use_rvq_target": False}
+TINY_MUQ_ENCODER = {"num_attention_heads": 2, "intermediate_size": 64,
+                    "conv_depthwise_kernel_size": 3, "num_conv_pos_embeddings": 16,
+                    "num_conv_pos_embedding_groups": 2}
+"""MuQ-large shrunk; the nested w2v2_config keeps its 24 layers and width 1024, which MuQ
+overrides with encoder_depth and encoder_dim, as in the published config."""
+
+
+def muq_config(size: str = "tiny") -> dict[str, Any]:
+    """MuQ's config.json as a dict: the published large model's, or shrunk (`tiny`)."""
+    import json
+
+    config = json.loads(MUQ_LARGE_CONFIG.read_text())
+    if size == "tiny":
+        config.update(TINY_MUQ)
+        config["w2v2_config"].update(TINY_MUQ_ENCODER)
+    return config
+
+
+def write_hub_config(folder: Path, config: dict[str, Any]) -> None:
+    """config.json as huggingface_hub's `PyTorchModelHubMixin.save_pretrained` writes it."""
+    import json
+
+    (folder / "config.json").write_text(json.dumps(config, sort_keys=True, indent=2))
+
+
+def random_muq_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random MuQ (`size` from HUB_SIZES) in the hub repository's layout: the mixin's
+    config.json and a model.safetensors with the published names (`model.` prefix), the
+    training-only tensors included (random-projection quantiser, token classifier,
+    cls_token), BatchNorm statistics random."""
+    from safetensors.torch import save_file
+
+    from mgc.extractors.muq import MuqNetwork, MuqSettings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = muq_config(size)
+    write_hub_config(folder, config)
+    torch.manual_seed(seed)
+    network = MuqNetwork(MuqSettings.from_config(config, folder)).eval()
+    randomise_batchnorm(network)
+    width, codes = config["encoder_dim"], config["codebook_size"]
+    state = {f"model.{name}": value.contiguous() for name, value in network.state_dict().items()}
+    state |= {"model.quantizer_melspec_2048.random_projection": torch.randn(4 * 128, 16),
+              "model.quantizer_melspec_2048.codebook": torch.randn(codes, 16),
+              "model.linear.weight": torch.randn(codes, width) * 0.02,
+              "model.linear.bias": torch.zeros(codes), "model.cls_token": torch.randn(width)}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
     return folder
 
 
