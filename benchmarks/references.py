@@ -38,6 +38,10 @@ REFERENCE_RECIPES = {
             "ClapModel.get_audio_features on the clip (CLAP's model card; its processor "
             "crops a clip over 10 s at random, so identity is checked on 10 s clips; tiny "
             "random snapshot)",
+    "muq": "librosa.load(sr=24000) + MuQ's published code (muq 0.1.0, transformers 4.57.6, "
+           "torchaudio's two transforms stood in; benchmarks/muq_reference) MuQ.from_pretrained "
+           "+ forward(output_hidden_states) on (1, samples), last hidden state mean over time, "
+           "in a process of its own (its FLOPs are not counted); tiny random snapshot",
     "byola": "librosa.load(sr=16000) + librosa.feature.melspectrogram (n_fft 1024, hop 160, 64 "
              "Slaney mels 60-7800 Hz, power 2, centred) + log(x + eps) + paper normalisation + "
              "AudioNTT2022 encoder on (1, 1, 64, T), max + mean over time",
@@ -373,6 +377,61 @@ def random_muq_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> P
     return folder
 
 
+MUQ_REFERENCE_DIR = Path(__file__).with_name("muq_reference")
+MUQ_REFERENCE_SCRIPT = MUQ_REFERENCE_DIR / "reference.py"
+
+
+def muq_reference_site() -> Path:
+    """Where the Makefile installs MuQ's published code and transformers 4 (in the venv)."""
+    return Path(sys.prefix) / "muq-reference"
+
+
+def muq_reference_env() -> dict[str, str]:
+    """The environment MuQ's published code runs in: its folder and the torchaudio stand-in
+    ahead of the venv's packages, the hub offline."""
+    paths = [str(muq_reference_site()), str(MUQ_REFERENCE_DIR)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+class MuqReference:
+    """MuQ's README: `MuQ.from_pretrained` and a forward with output_hidden_states, the last
+    hidden state averaged over time, one clip at a time, run by MuQ's published code in a
+    process of its own (it needs transformers 4; benchmarks/muq_reference)."""
+
+    sample_rate = 24000
+
+    def __init__(self, folder: Path) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(     # as many threads as this process has
+            [sys.executable, str(MUQ_REFERENCE_SCRIPT), "--serve", str(folder),
+             "--threads", str(torch.get_num_threads())],
+            env=muq_reference_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        atexit.register(self.close)
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        samples = np.ascontiguousarray(wave, dtype=np.float32)
+        self.process.stdin.write(len(samples).to_bytes(8, "little") + samples.tobytes())
+        self.process.stdin.flush()
+        header = self.process.stdout.read(8)
+        if len(header) < 8:
+            raise RuntimeError(f"MuQ's reference process ended (exit {self.process.wait()})")
+        size = int.from_bytes(header, "little")
+        return np.frombuffer(self.process.stdout.read(4 * size), np.float32).copy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(wave)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+
+
 class MertReference:
     """MERT's model card: Wav2Vec2FeatureExtractor (do_normalize) on the whole clip, the
     model with output_hidden_states, the chosen layer averaged over time; the model here is
@@ -433,4 +492,4 @@ class ClapReference:
 
 REFERENCES: dict[str, type[Any]] = {
     "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference,
-    "mert": MertReference, "clap": ClapReference}
+    "mert": MertReference, "clap": ClapReference, "muq": MuqReference}

@@ -3,8 +3,8 @@ on tiny random snapshots in the hub's layout (both directions: the published cod
 `save_pretrained` output loads here, and ours loads there), windows, the checkpoint checks
 and the pinned facts.
 
-The published code runs in its own process (tests/muq_reference/reference.py says how and
-why); the Makefile installs it. Nothing is downloaded.
+The published code runs in its own process (benchmarks/muq_reference/reference.py says how
+and why); the Makefile installs it. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ import torch
 
 pytest.importorskip("transformers")
 
-from benchmarks.references import MUQ_LARGE_CONFIG, muq_config, random_muq_snapshot
+from benchmarks.references import (
+    MUQ_LARGE_CONFIG,
+    MUQ_REFERENCE_DIR,
+    MUQ_REFERENCE_SCRIPT,
+    MuqReference,
+    muq_config,
+    muq_reference_env,
+    muq_reference_site,
+    random_muq_snapshot,
+)
 from mgc import extractors
 from mgc.extractors import muq
 from mgc.extractors.foundation import window_spans
@@ -34,9 +43,6 @@ from mgc.extractors.hub import snapshot_folder
 from mgc.extractors.weights import WeightsError
 
 TOLERANCE = 1e-4
-HERE = Path(__file__).resolve().parent
-REFERENCE_SITE = Path(sys.prefix) / "muq-reference"
-REFERENCE_SCRIPT = HERE / "muq_reference" / "reference.py"
 WINDOW_SECONDS = 4.0
 LONG_SECONDS = 10.0
 
@@ -58,7 +64,7 @@ def _music_like(seconds: float, batch: int = 2, seed: int = 0) -> np.ndarray:
 
 def _shim(module: str) -> Any:
     """The test's torchaudio stand-in, imported from its file (never as `torchaudio`)."""
-    path = HERE / "muq_reference" / "torchaudio" / f"{module}.py"
+    path = MUQ_REFERENCE_DIR / "torchaudio" / f"{module}.py"
     spec = importlib.util.spec_from_file_location(f"muq_reference_torchaudio_{module}", path)
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
@@ -121,20 +127,15 @@ def test_published_config_is_the_pinned_file() -> None:
     assert sum(p.numel() for p in network.parameters()) == 324_733_056
 
 
-def _reference_env() -> dict[str, str]:
-    paths = [str(REFERENCE_SITE), str(HERE / "muq_reference")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1",
-            "HF_HUB_DISABLE_TELEMETRY": "1"}
-
-
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One run of the published code: it writes a tiny snapshot, loads that one and ours,
     and embeds 4 s clips and the windows of a 10 s clip with output_hidden_states."""
-    if not (REFERENCE_SITE / "muq").is_dir():
+    site = muq_reference_site()
+    if not (site / "muq").is_dir():
         if os.environ.get("CI"):
-            pytest.fail(f"{REFERENCE_SITE} is missing: `make test` installs MuQ's code there")
-        pytest.skip(f"MuQ's published code is not installed in {REFERENCE_SITE} (make test)")
+            pytest.fail(f"{site} is missing: `make test` installs MuQ's code there")
+        pytest.skip(f"MuQ's published code is not installed in {site} (make test)")
     root = tmp_path_factory.mktemp("muq")
     config = root / "tiny-config.json"
     config.write_text(json.dumps(muq_config("tiny")))
@@ -146,10 +147,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     np.savez(root / "waves.npz", **waves)
     ours = random_muq_snapshot(root / "ours", seed=1)
     result = subprocess.run(
-        [sys.executable, str(REFERENCE_SCRIPT), "--write", str(root / "published"),
+        [sys.executable, str(MUQ_REFERENCE_SCRIPT), "--write", str(root / "published"),
          "--config", str(config), "--load", str(root / "published"), "--load", str(ours),
          "--waves", str(root / "waves.npz"), "--out", str(root / "states.npz")],
-        env=_reference_env(), capture_output=True, text=True, timeout=300)
+        env=muq_reference_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return {"published": root / "published", "ours": ours, "waves": waves,
             "long_clip": long_clip, "spans": spans,
@@ -176,6 +177,19 @@ def test_matches_published_muq(published: dict[str, Any], snapshot: str,
         ours = torch.stack(extractor.hidden_states(torch.from_numpy(waves))).numpy()
     assert ours.shape == states.shape == (3, 2, 100, 32)        # 25 Hz, input + 2 layers
     assert np.abs(ours - states).max() < TOLERANCE
+
+
+def test_the_benchmark_reference_serves_the_readme_recipe(published: dict[str, Any]) -> None:
+    """benchmarks' MuqReference (the published code in a process it keeps) gives the last
+    hidden state's time mean, as our default layer does."""
+    reference = MuqReference(published["published"])
+    try:
+        waves = published["waves"]["clips"]
+        expected = np.stack([reference.embed_wave(wave) for wave in waves])
+    finally:
+        reference.close()
+    ours = extractors.load("muq", weights=str(published["published"]), device="cpu")
+    assert np.abs(ours.embed(waves) - expected).max() < TOLERANCE
 
 
 def test_the_last_state_is_transformers_encoder_output(published: dict[str, Any]) -> None:
