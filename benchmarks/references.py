@@ -388,8 +388,9 @@ def muq_reference_site() -> Path:
 
 def muq_reference_env() -> dict[str, str]:
     """The environment MuQ's published code runs in: its folder and the torchaudio stand-in
-    ahead of the venv's packages, the hub offline."""
-    paths = [str(muq_reference_site()), str(MUQ_REFERENCE_DIR)]
+    ahead of the venv's packages, then this repository (for `benchmarks`), the hub offline."""
+    paths = [str(muq_reference_site()), str(MUQ_REFERENCE_DIR),
+             str(Path(__file__).resolve().parents[1])]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1"}
 

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.references import randomise_batchnorm
+
 
 def published_muq() -> type:
     spec = importlib.util.find_spec("muq")
@@ -49,16 +51,6 @@ def published_muq() -> type:
     from muq.muq.muq import MuQ
 
     return MuQ
-
-
-def randomise_batchnorm(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
 
 
 def check_strict(model: torch.nn.Module, folder: Path) -> None:
