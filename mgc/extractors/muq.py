@@ -202,6 +202,7 @@ class MuqNetwork(nn.Module):
 
     def __init__(self, settings: MuqSettings) -> None:
         super().__init__()
+        conformer_config = settings.conformer_config()    # imports transformers, or says how
         from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import (
             Wav2Vec2ConformerEncoder,
         )
@@ -209,7 +210,7 @@ class MuqNetwork(nn.Module):
         self.front_end = MuqFrontEnd(settings.hop_length, settings.mean, settings.std)
         self.conv = Conv2dSubsampling(settings.conv_dim, settings.encoder_dim,
                                       STRIDES[settings.label_rate])
-        self.conformer = Wav2Vec2ConformerEncoder(settings.conformer_config())
+        self.conformer = Wav2Vec2ConformerEncoder(conformer_config)
 
     @property
     def depth(self) -> int:
@@ -310,4 +311,4 @@ class MuqExtractor(FoundationExtractor):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "layer": self.layer, "pooling": "mean",
-                "licence": LICENCE}
+                "weights_licence": LICENCE}
