@@ -4,9 +4,11 @@
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
 classifier configuration and the heads its loss terms trained, the extractor's name and
 options, the clip length, and (for a classifier on other layers than the extractor's output)
-which layer it reads. A model trained with a domain map of the embeddings (`train.domain`
-standardise or coral, `mgc.domain`) also has `domain.pt`, each domain's map (tensors only),
-and `domain` in bundle.json: the method, the datasets mapped and the one applied by default.
+which layer it reads, and the licence of the extractor's weights where they carry one
+(MuQ's are non-commercial, and so is what is built on them). A model trained with a domain
+map of the embeddings (`train.domain` standardise or coral, `mgc.domain`) also has
+`domain.pt`, each domain's map (tensors only), and `domain` in bundle.json: the method, the
+datasets mapped and the one applied by default.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ DOMAIN_PARTS = ("centre", "linear", "offset")
 
 _LAYER_DEFAULTS: dict[str, Any] = {"layer": LAST, "layer_dims": None}
 """The layer fields of a classifier on the extractor's output, left out of its bundle.json."""
+_SET_ONLY: dict[str, Any] = {"weights_licence": None}
+"""Fields a bundle.json holds only when set, so other bundles are as they were."""
 _LEGACY_CLASSIFIER: dict[str, Any] = {"metric_head": "shared"}
 """Classifier fields a bundle from before they existed was trained with: the metric embedding
 then always fed the CE heads."""
@@ -64,6 +68,9 @@ class BundleInfo:
     """With `layer: weighted`, every layer's dim in depth order (the input side by side)."""
     domain: dict[str, Any] | None = None
     """{method, datasets, default}: the domain maps in `domain.pt`; absent without one."""
+    weights_licence: str | None = None
+    """The licence of the extractor's weights, where its embeddings recorded one (MuQ:
+    CC-BY-NC-4.0): a classifier trained on them is used under the same terms."""
 
     def __post_init__(self) -> None:
         names = self.class_names
@@ -113,7 +120,7 @@ def save_bundle(model: GenreClassifier, info: BundleInfo, directory: Path,
     else:
         (directory / DOMAIN_FILE).unlink(missing_ok=True)
     fields = asdict(info)
-    for key, default in {**_LAYER_DEFAULTS, "domain": None}.items():
+    for key, default in {**_LAYER_DEFAULTS, **_SET_ONLY, "domain": None}.items():
         if fields[key] == default:
             del fields[key]      # written as a bundle from before layers and domain maps
     write_json(directory / INFO_FILE, {"format": BUNDLE_FORMAT, **fields})
@@ -137,7 +144,8 @@ def load_bundle(directory: Path) -> tuple[GenreClassifier, BundleInfo]:
     # `domain` is optional (absent from a bundle without domain maps), so not built.
     domain = raw.pop("domain", None)
     try:
-        info = build(BundleInfo, {**_LAYER_DEFAULTS, **raw}, "", fixed={"domain": domain})
+        info = build(BundleInfo, {**_LAYER_DEFAULTS, **_SET_ONLY, **raw}, "",
+                     fixed={"domain": domain})
         config = build(ClassifierConfig, {**_LEGACY_CLASSIFIER, **info.classifier},
                        "classifier")
     except ConfigError as error:

@@ -188,6 +188,17 @@ def test_layer_dims_must_match_the_layer(layer: str, dims: dict | None) -> None:
         replace(_info(), layer=layer, layer_dims=dims)
 
 
+def test_the_weights_licence_round_trips_and_is_absent_when_unset(tmp_path: Path) -> None:
+    info = replace(_info(), weights_licence="CC-BY-NC-4.0")
+    save_bundle(_trained_like_model(), info, tmp_path / "muq")
+    assert json.loads((tmp_path / "muq" / INFO_FILE).read_text())["weights_licence"] == (
+        "CC-BY-NC-4.0")
+    assert load_bundle(tmp_path / "muq")[1] == info
+    save_bundle(_trained_like_model(), _info(), tmp_path / "other")
+    assert "weights_licence" not in json.loads((tmp_path / "other" / INFO_FILE).read_text())
+    assert load_bundle(tmp_path / "other")[1].weights_licence is None
+
+
 def test_a_bundle_without_domain_maps_is_unchanged(tmp_path: Path) -> None:
     save_bundle(_trained_like_model(), _info(), tmp_path / "bundle")
     assert "domain" not in json.loads((tmp_path / "bundle" / INFO_FILE).read_text())

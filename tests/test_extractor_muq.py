@@ -289,7 +289,7 @@ def test_options_are_checked(tiny: Path) -> None:
 
 def test_description_records_the_licence_and_the_pins(tiny: Path) -> None:
     described = extractors.load("muq", weights=str(tiny), layer=1, device="cpu").describe()
-    assert described["licence"] == "CC-BY-NC-4.0"
+    assert described["weights_licence"] == "CC-BY-NC-4.0"
     assert (described["repo_id"], described["revision"]) == (muq.PUBLISHED.repo_id,
                                                               muq.PUBLISHED.revision)
     assert (described["layer"], described["pooling"], described["window_samples"]) == (

@@ -137,6 +137,7 @@ def train_set_model(params: Params, train_set: str, model: str, layout: Layout) 
         layer_dims=layers if layer == WEIGHTED else None,
         domain=({"method": params.train.domain, "datasets": members, "default": members[0]}
                 if result.domain_maps else None),
+        weights_licence=first.get("weights_licence"),
     ), layout.models(train_set) / model,
         {name: domain_map for name, domain_map in result.domain_maps.items() if name in members})
     write_csv(layout.predictions(train_set, model), result.predictions)
