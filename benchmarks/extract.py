@@ -8,7 +8,7 @@ measured run has a spawned process of its own (benchmarks/harness.py says why).
 
     python -m benchmarks.extract [--clips 8] [--models byola panns vggish] [--threads N]
         [--batch-sizes 4 8] [--memory-scale small|full] [--out benchmarks/results/extract.json]
-    python -m benchmarks.extract --models mert clap --hub-size full [--device auto]   # hub models
+    python -m benchmarks.extract --models mert clap muq --hub-size full [--device auto]  # hub
     python -m benchmarks.extract --layers-only [--clips 4] [--layer-rounds 3]
         # only layers: all vs last (default --out benchmarks/results/extract-layers.json)
 
@@ -80,14 +80,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=8, help="30 s clips to extract (default 8)")
     parser.add_argument("--models", nargs="+", choices=ALL_MODELS, default=list(NEURAL_MODELS),
-                        help="default: the paper's three; mert and clap (tiny random hub "
-                             "snapshots, needs mgc[hf]) when named")
+                        help="default: the paper's three; mert, clap and muq (tiny random hub "
+                             "snapshots, needs mgc[hf]; muq's reference needs `make`'s "
+                             ".venv/muq-reference) when named")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="torch threads in every path (default: all usable cores)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8],
                         help="batch sizes to try on our path; the fastest is reported")
     parser.add_argument("--hub-size", choices=HUB_SIZES, default="tiny",
-                        help="mert/clap random snapshots: tiny (tests) or full (the published "
+                        help="mert/clap/muq random snapshots: tiny (tests) or full (the published "
                              "architectures' sizes, for timings)")
     parser.add_argument("--memory-scale", choices=tuple(MEMORY_SCALES), default="small",
                         help="small: 20 vs 200 clips of 3 s; full: 100 vs 1000")

@@ -24,7 +24,7 @@ CORPUS_RATE_HZ = 22050
 """The corpus is written like GTZAN: 22,050 Hz mono 16-bit .au, `genres/<g>/<g>.000NN.au`."""
 SEED = 0
 OPTIONS: dict[str, dict[str, Any]] = {"byola": {}, "panns": {}, "vggish": {"postprocess": False},
-                                      "mert": {}, "clap": {}}
+                                      "mert": {}, "clap": {}, "muq": {}}
 """Extractor options: defaults, except VGGish's PCA, which is fitted to the real weights and
 means nothing on random ones (the reference path runs without it too)."""
 PROBE_N = 1024

@@ -38,6 +38,10 @@ REFERENCE_RECIPES = {
             "ClapModel.get_audio_features on the clip (CLAP's model card; its processor "
             "crops a clip over 10 s at random, so identity is checked on 10 s clips; tiny "
             "random snapshot)",
+    "muq": "librosa.load(sr=24000) + MuQ's published code (muq 0.1.0, transformers 4.57.6, "
+           "torchaudio's two transforms stood in; benchmarks/muq_reference) MuQ.from_pretrained "
+           "+ forward(output_hidden_states) on (1, samples), last hidden state mean over time, "
+           "in a process of its own (its FLOPs are not counted); tiny random snapshot",
     "byola": "librosa.load(sr=16000) + librosa.feature.melspectrogram (n_fft 1024, hop 160, 64 "
              "Slaney mels 60-7800 Hz, power 2, centred) + log(x + eps) + paper normalisation + "
              "AudioNTT2022 encoder on (1, 1, 64, T), max + mean over time",
@@ -96,10 +100,10 @@ def reference_vggish(seed: int) -> torch.nn.Module:
 
 
 def randomise_batchnorm(model: torch.nn.Module) -> None:
-    """Give every BatchNorm layer random affine parameters and running statistics."""
+    """Give every BatchNorm layer (1d or 2d) random affine parameters and running statistics."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.2, 0.2)
                 module.running_mean.uniform_(-0.5, 0.5)
@@ -190,7 +194,7 @@ class ByolaReference:
         return self.embed_wave(wave)
 
 
-HUB_MODELS = ("mert", "clap")
+HUB_MODELS = ("mert", "clap", "muq")
 """Models whose weights are a snapshot folder (config + safetensors), not one file."""
 
 
@@ -210,6 +214,8 @@ def save_weights(model: str, weights_dir: Path, hub_size: str = "tiny") -> Path:
         random_mert_snapshot(path, size=hub_size)
     elif model == "clap":
         random_clap_snapshot(path, size=hub_size)
+    elif model == "muq":
+        random_muq_snapshot(path, size=hub_size)
     elif model == "panns":
         torch.save({"model": reference_cnn14(SEED).state_dict()}, path)
     elif model == "vggish":
@@ -357,6 +363,118 @@ def random_clap_snapshot(folder: Path, seed: int = SEED, size: str = "tiny",
     return folder
 
 
+MUQ_LARGE_CONFIG = Path(__file__).with_name("muq-large-msd-iter.config.json")
+"""MuQ-large-msd-iter's config.json: what the published `MuQConfig` writes with the pretraining
+recipe's defaults, codebook_size 8192 and use_rvq_target true; its sha256 is the one public
+projects pin for the hub file (mgc.extractors.muq.CONFIG_SHA256; tests/test_extractor_muq.py)."""
+TINY_MUQ = {"conv_dim": 8, "encoder_dim": 32, "encoder_depth": 2, "codebook_size": 64,
+            "use_rvq_target": False}
+TINY_MUQ_ENCODER = {"num_attention_heads": 2, "intermediate_size": 64,
+                    "conv_depthwise_kernel_size": 3, "num_conv_pos_embeddings": 16,
+                    "num_conv_pos_embedding_groups": 2}
+"""MuQ-large shrunk; the nested w2v2_config keeps its 24 layers and width 1024, which MuQ
+overrides with encoder_depth and encoder_dim, as in the published config."""
+
+
+def muq_config(size: str = "tiny") -> dict[str, Any]:
+    """MuQ's config.json as a dict: the published large model's, or shrunk (`tiny`)."""
+    import json
+
+    config = json.loads(MUQ_LARGE_CONFIG.read_text())
+    if size == "tiny":
+        config.update(TINY_MUQ)
+        config["w2v2_config"].update(TINY_MUQ_ENCODER)
+    return config
+
+
+def write_hub_config(folder: Path, config: dict[str, Any]) -> None:
+    """config.json as huggingface_hub's `PyTorchModelHubMixin.save_pretrained` writes it."""
+    import json
+
+    (folder / "config.json").write_text(json.dumps(config, sort_keys=True, indent=2))
+
+
+def random_muq_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> Path:
+    """A random MuQ (`size` from HUB_SIZES) in the hub repository's layout: the mixin's
+    config.json and a model.safetensors with the published names (`model.` prefix), the
+    training-only tensors included (random-projection quantiser, token classifier,
+    cls_token), BatchNorm statistics random."""
+    from safetensors.torch import save_file
+
+    from mgc.extractors.muq import MuqNetwork, MuqSettings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = muq_config(size)
+    write_hub_config(folder, config)
+    torch.manual_seed(seed)
+    network = MuqNetwork(MuqSettings.from_config(config, folder)).eval()
+    randomise_batchnorm(network)
+    width, codes = config["encoder_dim"], config["codebook_size"]
+    state = {f"model.{name}": value.contiguous() for name, value in network.state_dict().items()}
+    state |= {"model.quantizer_melspec_2048.random_projection": torch.randn(4 * 128, 16),
+              "model.quantizer_melspec_2048.codebook": torch.randn(codes, 16),
+              "model.linear.weight": torch.randn(codes, width) * 0.02,
+              "model.linear.bias": torch.zeros(codes), "model.cls_token": torch.randn(width)}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+MUQ_REFERENCE_DIR = Path(__file__).with_name("muq_reference")
+MUQ_REFERENCE_SCRIPT = MUQ_REFERENCE_DIR / "reference.py"
+
+
+def muq_reference_site() -> Path:
+    """Where the Makefile installs MuQ's published code and transformers 4 (in the venv)."""
+    return Path(sys.prefix) / "muq-reference"
+
+
+def muq_reference_env() -> dict[str, str]:
+    """The environment MuQ's published code runs in: its folder and the torchaudio stand-in
+    ahead of the venv's packages, then this repository (for `benchmarks`), the hub offline."""
+    paths = [str(muq_reference_site()), str(MUQ_REFERENCE_DIR),
+             str(Path(__file__).resolve().parents[1])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "HF_HUB_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+class MuqReference:
+    """MuQ's README: `MuQ.from_pretrained` and a forward with output_hidden_states, the last
+    hidden state averaged over time, one clip at a time, run by MuQ's published code in a
+    process of its own (it needs transformers 4; benchmarks/muq_reference)."""
+
+    sample_rate = 24000
+
+    def __init__(self, folder: Path) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(     # as many threads as this process has
+            [sys.executable, str(MUQ_REFERENCE_SCRIPT), "--serve", str(folder),
+             "--threads", str(torch.get_num_threads())],
+            env=muq_reference_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        atexit.register(self.close)
+
+    def embed_wave(self, wave: np.ndarray) -> np.ndarray:
+        samples = np.ascontiguousarray(wave, dtype=np.float32)
+        self.process.stdin.write(len(samples).to_bytes(8, "little") + samples.tobytes())
+        self.process.stdin.flush()
+        header = self.process.stdout.read(8)
+        if len(header) < 8:
+            raise RuntimeError(f"MuQ's reference process ended (exit {self.process.wait()})")
+        size = int.from_bytes(header, "little")
+        return np.frombuffer(self.process.stdout.read(4 * size), np.float32).copy()
+
+    def embed_file(self, path: Path) -> np.ndarray:
+        import librosa
+
+        wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
+        return self.embed_wave(wave)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+
+
 class MertReference:
     """MERT's model card: Wav2Vec2FeatureExtractor (do_normalize) on the whole clip, the
     model with output_hidden_states, the chosen layer averaged over time; the model here is
@@ -417,4 +535,4 @@ class ClapReference:
 
 REFERENCES: dict[str, type[Any]] = {
     "panns": PannsReference, "vggish": VggishReference, "byola": ByolaReference,
-    "mert": MertReference, "clap": ClapReference}
+    "mert": MertReference, "clap": ClapReference, "muq": MuqReference}

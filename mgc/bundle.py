@@ -4,9 +4,11 @@
 `bundle.json` says how to rebuild the network and the front end that fed it: class names,
 classifier configuration and the heads its loss terms trained, the extractor's name and
 options, the clip length, and (for a classifier on other layers than the extractor's output)
-which layer it reads. A model trained with a domain map of the embeddings (`train.domain`
-standardise or coral, `mgc.domain`) also has `domain.pt`, each domain's map (tensors only),
-and `domain` in bundle.json: the method, the datasets mapped and the one applied by default.
+which layer it reads, and the licence of the extractor's weights where they carry one
+(MuQ's are non-commercial, and so is what is built on them). A model trained with a domain
+map of the embeddings (`train.domain` standardise or coral, `mgc.domain`) also has
+`domain.pt`, each domain's map (tensors only), and `domain` in bundle.json: the method, the
+datasets mapped and the one applied by default.
 """
 
 from __future__ import annotations

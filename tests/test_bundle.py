@@ -188,6 +188,17 @@ def test_layer_dims_must_match_the_layer(layer: str, dims: dict | None) -> None:
         replace(_info(), layer=layer, layer_dims=dims)
 
 
+def test_the_weights_licence_round_trips_and_is_absent_when_unset(tmp_path: Path) -> None:
+    info = replace(_info(), weights_licence="CC-BY-NC-4.0")
+    save_bundle(_trained_like_model(), info, tmp_path / "muq")
+    assert json.loads((tmp_path / "muq" / INFO_FILE).read_text())["weights_licence"] == (
+        "CC-BY-NC-4.0")
+    assert load_bundle(tmp_path / "muq")[1] == info
+    save_bundle(_trained_like_model(), _info(), tmp_path / "other")
+    assert "weights_licence" not in json.loads((tmp_path / "other" / INFO_FILE).read_text())
+    assert load_bundle(tmp_path / "other")[1].weights_licence is None
+
+
 def test_a_bundle_without_domain_maps_is_unchanged(tmp_path: Path) -> None:
     save_bundle(_trained_like_model(), _info(), tmp_path / "bundle")
     assert "domain" not in json.loads((tmp_path / "bundle" / INFO_FILE).read_text())
@@ -222,13 +233,3 @@ def test_a_domain_default_outside_its_datasets_is_refused() -> None:
     with pytest.raises(Exception, match="domain="):
         BundleInfo(**{**_info().__dict__,
                       "domain": {"method": "coral", "datasets": ["a"], "default": "b"}})
-
-
-def test_the_weights_licence_is_kept_and_absent_when_unknown(tmp_path: Path) -> None:
-    licensed = replace(_info(), extractor="mert", weights_licence="CC-BY-NC-4.0")
-    save_bundle(_trained_like_model(), licensed, tmp_path / "mert")
-    assert json.loads((tmp_path / "mert" / INFO_FILE).read_text())["weights_licence"] \
-        == "CC-BY-NC-4.0"
-    assert load_bundle(tmp_path / "mert")[1] == licensed
-    save_bundle(_trained_like_model(), _info(), tmp_path / "mfcc")
-    assert "weights_licence" not in json.loads((tmp_path / "mfcc" / INFO_FILE).read_text())

@@ -1,6 +1,6 @@
 """The hub extractors through the whole pipeline, offline: `dvc exp run -S
-'embed.models=[clap,mert]'` with `weights: /path` to tiny test snapshots, CLAP's zero-shot row
-beside the DNN."""
+'embed.models=[clap,mert,muq]'` with `weights: /path` to tiny test snapshots, CLAP's zero-shot
+row beside the DNN, MuQ's weights licence in its bundle."""
 
 from __future__ import annotations
 
@@ -29,11 +29,16 @@ def _run(args: list[str], cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
-def test_exp_run_with_clap_and_mert_snapshots_runs_end_to_end(tmp_path: Path) -> None:
-    from benchmarks.references import random_clap_snapshot, random_mert_snapshot
+def test_exp_run_with_clap_mert_and_muq_snapshots_runs_end_to_end(tmp_path: Path) -> None:
+    from benchmarks.references import (
+        random_clap_snapshot,
+        random_mert_snapshot,
+        random_muq_snapshot,
+    )
 
     clap = random_clap_snapshot(tmp_path / "snapshots" / "clap")
     mert = random_mert_snapshot(tmp_path / "snapshots" / "mert")
+    muq = random_muq_snapshot(tmp_path / "snapshots" / "muq")
 
     def tiny(params: dict[str, Any]) -> None:
         for source in ("synth_gtzan", "synth_fma"):
@@ -45,16 +50,19 @@ def test_exp_run_with_clap_and_mert_snapshots_runs_end_to_end(tmp_path: Path) ->
     root = scaffold_project(tmp_path / "project", tiny)
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "baseline"], root)
-    _run(["dvc", "exp", "run", "-S", "embed.models=[clap,mert]",
+    _run(["dvc", "exp", "run", "-S", "embed.models=[clap,mert,muq]",
           "-S", "train.classifiers=[dnn,zeroshot]", "-S", f"embed.clap.weights={clap}",
-          "-S", f"embed.mert.weights={mert}", "-S", "embed.clap.device=cpu",
-          "-S", "embed.mert.device=cpu"], root)
+          "-S", f"embed.mert.weights={mert}", "-S", f"embed.muq.weights={muq}",
+          "-S", "embed.clap.device=cpu", "-S", "embed.mert.device=cpu",
+          "-S", "embed.muq.device=cpu"], root)
     clap_run = json.loads((root / "metrics/runs/synth_gtzan/clap.json").read_text())
     mert_run = json.loads((root / "metrics/runs/synth_gtzan/mert.json").read_text())
     assert clap_run["weights"] == str(clap) and "zeroshot" in clap_run and "dnn" in clap_run
     assert "zeroshot" not in mert_run and "dnn" in mert_run
-    bundle = json.loads((root / "models/synth_gtzan/mert/bundle.json").read_text())
-    assert bundle["weights_licence"] == "CC-BY-NC-4.0"
+    for model, licence in (("mert", "CC-BY-NC-4.0"), ("muq", "CC-BY-NC-4.0"),
+                           ("clap", "Apache-2.0")):
+        bundle = json.loads((root / f"models/synth_gtzan/{model}/bundle.json").read_text())
+        assert bundle["weights_licence"] == licence, model
     assert clap_run["zeroshot_setup"]["checkpoint"] == str(clap)
     assert clap_run["zeroshot_setup"]["text_tower_probe_mean_cosine"] < 0.95
     report = (root / "report.md").read_text()

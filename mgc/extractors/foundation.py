@@ -25,6 +25,7 @@ from mgc.extractors.base import Extractor
 from mgc.extractors.hub import HubModel, PinnedWeights, Snapshot, resolve_snapshot
 from mgc.extractors.neural import full_float32, resolve_device
 from mgc.extractors.weights import PRETRAINED
+from mgc.layers import LAST
 
 HF_IMPORT_HINT = "the hub extractors need transformers: pip install 'mgc[hf]'"
 
@@ -39,6 +40,23 @@ def window_spans(n_samples: int, window_samples: int, min_tail_samples: int
     if n_samples > done and (not spans or n_samples - done >= min_tail_samples):
         spans.append((done, n_samples))
     return spans
+
+
+def hidden_state_index(layer: int | str, n_layers: int) -> int:
+    """`layer` ("last" or an index) as an index into a transformer's `n_layers` + 1 hidden
+    states (0 its input), or a ConfigError naming the valid range."""
+    if layer == LAST:
+        return n_layers
+    if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer <= n_layers:
+        return layer
+    raise invalid("layer", layer, f"expected '{LAST}' or a hidden-state index 0-{n_layers}")
+
+
+def frame_sums(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum over time (n, dim), frame count (n,)) of frames (n, time, dim): a window's share
+    of the clip's mean over all its frames."""
+    count = torch.full((len(frames),), frames.shape[1], dtype=torch.float64)
+    return frames.sum(dim=1), count
 
 
 def import_transformers() -> Any:

@@ -29,15 +29,20 @@ from typing import Any, Literal, get_args
 import torch
 
 from mgc.config import invalid
-from mgc.extractors.foundation import FoundationExtractor, import_transformers
+from mgc.extractors.foundation import (
+    FoundationExtractor,
+    frame_sums,
+    hidden_state_index,
+    import_transformers,
+)
 from mgc.extractors.hub import PICKLE, HubModel, PinnedWeights, load_pretrained, read_config
 from mgc.extractors.neural import check_choice
 from mgc.extractors.weights import WeightsError
+from mgc.layers import LAST
 
 SAMPLE_RATE = 24000
 WINDOW_SECONDS = 5.0
 NORMALISATION_EPS = 1e-7
-LAST = "last"
 
 Variant = Literal["95M", "330M"]
 # The commits other projects pin, and the one weights file each holds (README, "Pinned
@@ -95,14 +100,7 @@ class MertExtractor(FoundationExtractor):
         transformers = import_transformers()
         config = hubert_config(read_config(folder))
         self._check_preprocessor(folder)
-        n_states = config.num_hidden_layers + 1
-        if self.layer_option == LAST:
-            self.layer = config.num_hidden_layers
-        elif isinstance(self.layer_option, int) and 0 <= self.layer_option < n_states:
-            self.layer = self.layer_option
-        else:
-            raise invalid("layer", self.layer_option,
-                          f"expected 'last' or a hidden-state index 0-{n_states - 1}")
+        self.layer = hidden_state_index(self.layer_option, config.num_hidden_layers)
         model = load_pretrained(transformers.HubertModel, self.snapshot, config=config)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = config.hidden_size
@@ -129,9 +127,7 @@ class MertExtractor(FoundationExtractor):
         return self.model(windows, output_hidden_states=True).hidden_states
 
     def embed_windows(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        frames = self.hidden_states(windows)[self.layer]
-        count = torch.full((len(windows),), frames.shape[1], dtype=torch.float64)
-        return frames.sum(dim=1), count
+        return frame_sums(self.hidden_states(windows)[self.layer])
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "variant": self.variant, "layer": self.layer,
