@@ -2,12 +2,13 @@
 
 One actor per worker builds the extractor once and embeds tasks of whole batch windows
 (`ClipPlan`): it decodes and embeds them with the very `LocalEngine` this process would use,
-so every clip meets the same batch neighbours and the Parquet file, which the driver writes
+with this process's thread counts (torch's, and each BLAS and OpenMP library's: their
+rounding follows the thread count, measured up to 4e-6 for mfcc), so every clip meets the
+same batch neighbours and the same kernels, and the Parquet file, which the driver writes
 with the usual writer in track order, is byte for byte the file a local run writes (on the
-same device, with as many torch threads per worker as the local run has: some convolutions'
-rounding follows the thread count). The driver streams the audio: each file's bytes go
-through Ray's object store, or with `audio: paths` only its path, for audio on storage every
-node mounts at the same place.
+same kind of device). The driver streams the audio: each file's bytes go through Ray's
+object store, or with `audio: paths` only its path, for audio on storage every node mounts
+at the same place.
 
 Faults are Ray's to handle, as its users expect: a worker process that dies is restarted
 (`max_restarts`) and its tasks retried (`max_task_retries`); a driver that dies leaves the
@@ -154,10 +155,34 @@ class _TaskResult:
     record: TaskRecord
 
 
-class _Embedder:
-    """A Ray actor: builds the extractor once, then embeds tasks exactly as `LocalEngine`."""
+THREAD_VARIABLES = {"openblas": "OPENBLAS_NUM_THREADS", "mkl": "MKL_NUM_THREADS",
+                    "blis": "BLIS_NUM_THREADS", "openmp": "OMP_NUM_THREADS"}
+"""The variable each BLAS or OpenMP library reads its thread count from when it loads (a
+running library will not raise its count after, so workers get them as they start)."""
 
-    def __init__(self, build_extractor: Callable[[], Extractor], decode_workers: int) -> None:
+
+def thread_counts() -> dict[str, int]:
+    """This process's compute threads: each BLAS and OpenMP library's (threadpoolctl), and
+    torch's where it is loaded."""
+    from threadpoolctl import threadpool_info
+
+    counts = {info["internal_api"]: info["num_threads"] for info in threadpool_info()}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        counts["torch"] = torch.get_num_threads()
+    return counts
+
+
+class _Embedder:
+    """A Ray actor: builds the extractor once, then embeds tasks exactly as `LocalEngine`
+    does in the driver, with the driver's thread counts."""
+
+    def __init__(self, build_extractor: Callable[[], Extractor], decode_workers: int,
+                 torch_threads: int | None) -> None:
+        if torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(torch_threads)
         self.extractor = build_extractor()
         self.engine = LocalEngine(decode_workers)
 
@@ -271,7 +296,8 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
         yield ray
         return
     if local:
-        ray.init(num_cpus=math.ceil(options.workers * options.cpus_per_worker),
+        # "local": a new Ray, never the cluster `ray start` left on this machine.
+        ray.init(address="local", num_cpus=math.ceil(options.workers * options.cpus_per_worker),
                  num_gpus=math.ceil(options.workers * options.gpus_per_worker),
                  include_dashboard=False, log_to_driver=False)
         node_ip = ray.util.get_node_ip_address()
@@ -310,12 +336,15 @@ class RayEngine:
     def _start_workers(self, ray: ModuleType, extractor: Extractor) -> list[Any]:
         """One actor per worker, spread over the nodes; each must embed with exactly the
         model this process describes (same mgc, same weights), or the run stops here."""
-        options = self.options
+        options, threads = self.options, thread_counts()
         worker = ray.remote(_Embedder).options(
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker,
             max_restarts=options.retries, max_task_retries=options.retries,
-            scheduling_strategy="SPREAD")
-        actors = [worker.remote(self.build_extractor, max(2, math.floor(options.cpus_per_worker)))
+            scheduling_strategy="SPREAD", runtime_env={"env_vars": {
+                variable: str(threads[api]) for api, variable in THREAD_VARIABLES.items()
+                if api in threads}})
+        actors = [worker.remote(self.build_extractor, max(2, math.floor(options.cpus_per_worker)),
+                                threads.get("torch"))
                   for _ in range(options.workers)]
         expected = {"extractor": extractor.describe(), "mgc_version": __version__}
         for described in ray.get([actor.describe.remote() for actor in actors]):
