@@ -113,11 +113,15 @@ class TaskRecord:
 
 @dataclass
 class RunStats:
-    """What the driver saw of a run: every task, and the seconds it spent waiting on them
-    (the rest of its wall time is its own work: reading audio, sending, writing)."""
+    """What the driver saw of a run: the seconds until its workers were ready (Ray started
+    or joined, each extractor built), then until the last result was written, and of those
+    the seconds it spent waiting on workers (the rest is its own work: reading and sending
+    audio, receiving, writing parts); and every task."""
 
-    tasks: list[TaskRecord] = field(default_factory=list)
+    startup_s: float = 0.0
+    running_s: float = 0.0
     waiting_s: float = 0.0
+    tasks: list[TaskRecord] = field(default_factory=list)
 
 
 def import_ray(local_only: bool = False) -> ModuleType:
@@ -327,11 +331,15 @@ class RayEngine:
         self.stats = RunStats()
 
     def embed(self, extractor: Extractor, plan: ClipPlan) -> Iterator[EmbeddedBatch]:
+        started = time.perf_counter()
         with ray_session(self.options) as ray:
             actors = self._start_workers(ray, extractor)
+            ready = time.perf_counter()
+            self.stats.startup_s = ready - started
             for result in self._dispatch(ray, actors, _tasks(plan, self.options)):
                 self.stats.tasks.append(result.record)
                 yield from result.batches
+            self.stats.running_s = time.perf_counter() - ready
 
     def _start_workers(self, ray: ModuleType, extractor: Extractor) -> list[Any]:
         """One actor per worker, spread over the nodes; each must embed with exactly the
