@@ -20,16 +20,18 @@ mgc.ray_extraction). With no `--address` each Ray run starts its own Ray on 127.
   for this model and, scaled by seconds per clip, for MERT at 3.2 s per clip (issue #27).
 
     python -m benchmarks.ray_scaling [--clips 48] [--model byola] [--address host:port]
-        [--out benchmarks/results/ray_scaling.json]
+        [--device cuda --gpus-per-worker 0.5] [--out benchmarks/results/ray_scaling.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +50,16 @@ BATCH_SIZE = 1
 MODELS = ("byola", "panns", "vggish", "mfcc")
 
 
-def extractor_options(model: str) -> dict[str, Any]:
-    """Random weights on the CPU (mfcc has none)."""
+def extractor_options(model: str, device: str) -> dict[str, Any]:
+    """Random weights on `device` (mfcc has none, and runs on the CPU)."""
     if model == "mfcc":
         return {"weights": "none"}
-    return {"weights": "random", "device": "cpu", **OPTIONS[model]}
+    return {"weights": "random", "device": device, **OPTIONS[model]}
 
 
 def extraction_job(model: str, raw_dir: Path, tracks: list[tuple[str, str]], out_path: Path,
-                   workers: int, address: str | None) -> dict[str, Any]:
+                   workers: int, address: str | None, device: str,
+                   gpus_per_worker: float) -> dict[str, Any]:
     """One configuration, timed from a built extractor to the final file: `workers` 0 is
     local extraction (warmed up, as benchmarks/speed.py does); otherwise the Ray engine."""
     import functools
@@ -71,13 +74,14 @@ def extraction_job(model: str, raw_dir: Path, tracks: list[tuple[str, str]], out
     from mgc.ray_extraction import RayEngine, RayOptions
 
     torch.set_num_threads(1)
-    options = extractor_options(model)
+    options = extractor_options(model, device)
     extractor = extractors.load(model, **options)
     n_samples = clip_samples("full", CLIP_SECONDS, extractor.sample_rate)
     engine = None
     if workers:
         # Tasks of up to 4 clips, at least 2 per worker: a worker's first is its warm-up.
         engine = RayEngine(RayOptions(address=address, workers=workers, cpus_per_worker=1.0,
+                                      gpus_per_worker=gpus_per_worker,
                                       clips_per_task=max(1, min(4, len(tracks) // 4))),
                            functools.partial(extractors.load, model, **options))
     else:
@@ -110,6 +114,21 @@ def extraction_job(model: str, raw_dir: Path, tracks: list[tuple[str, str]], out
             "tasks": len(stats.tasks), "worker_processes": len(by_worker),
             "identical_to_local": None, "worker_s_per_clip": float(np.mean(
                 [t.seconds / t.clips for tasks in by_worker.values() for t in tasks[1:]]))}
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """`variables` in os.environ (what spawned processes start with), restored after."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def project(rate_one: float, efficiency: float, overhead_s: float) -> dict[str, float]:
@@ -148,20 +167,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="extractor, random weights (default byola)")
     parser.add_argument("--address", default=None,
                         help="an existing Ray cluster; default: a Ray of its own per run")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="the model's device, locally and on every worker")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0,
+                        help="Ray GPUs per worker (0.5: two workers share one GPU)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ray_scaling.json"))
     args = parser.parse_args(argv)
     if args.clips < 4:
         parser.error("--clips must be at least 4")
-    os.environ.update(ONE_THREAD)
-    machine = machine_info(1, "cpu")
+    machine = machine_info(1, args.device)
     runs: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="mgc-bench-ray-") as temp:
+    with tempfile.TemporaryDirectory(prefix="mgc-bench-ray-") as temp, _environment(ONE_THREAD):
         root = Path(temp)
         tracks = render_corpus(root / "raw", args.clips, CLIP_SECONDS)
         for name, workers in (("local", 0), ("ray, 1 worker", 1), ("ray, 2 workers", 2)):
             progress(f"{args.model}: {name}")
             runs[name] = in_subprocess(extraction_job, args.model, root / "raw", tracks,
-                                       root / f"{workers}.parquet", workers, args.address)
+                                       root / f"{workers}.parquet", workers, args.address,
+                                       args.device, args.gpus_per_worker)
         local_bytes = (root / "0.parquet").read_bytes()
         for workers, name in ((1, "ray, 1 worker"), (2, "ray, 2 workers")):
             runs[name]["identical_to_local"] = (
@@ -177,6 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "setup": {"model": args.model, "weights": "random", "clips": args.clips,
                          "clip_seconds": CLIP_SECONDS, "batch_size": BATCH_SIZE,
                          "threads_per_process": 1, "address": args.address,
+                         "gpus_per_worker": args.gpus_per_worker,
                          "corpus": "GTZAN-like .au, 22,050 Hz mono PCM_16"},
                "runs": runs, "scaling_efficiency": efficiency,
                "driver_overhead_s_per_clip": overhead,

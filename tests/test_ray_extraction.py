@@ -48,6 +48,8 @@ from tests.dvc_project import REPO, scaffold_project
 from tests.http_server import unused_port
 from tests.test_faults import run_killed
 
+_STARTING_ENV = dict(os.environ)
+"""The environment as this module found it (the benchmark must leave it so)."""
 BATCH = 4
 CLIPS_PER_TASK = 6
 """Rounded up to 8 (two windows of 4): 50 tracks make 7 tasks."""
@@ -303,3 +305,29 @@ def test_switching_engines_reextracts_nothing_and_a_forced_rerun_on_ray_changes_
     assert f"Connecting to existing Ray cluster at address: {cluster}" in output
     assert json.loads(run("dvc", "status", "--json")) == {}
     assert (root / "dvc.lock").read_text() == lock
+
+
+def test_the_scaling_benchmark_runs_and_writes_every_number(cluster: str,
+                                                            tmp_path: Path) -> None:
+    """benchmarks/ray_scaling.py at its smallest, on this module's cluster: a smoke run of
+    every path it times (no timing is asserted)."""
+    from benchmarks import ray_scaling
+
+    out = tmp_path / "ray_scaling.json"
+    returned = ray_scaling.main(["--clips", "4", "--model", "mfcc", "--address", cluster,
+                                 "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(returned))
+    assert set(written["runs"]) == {"local", "ray, 1 worker", "ray, 2 workers"}
+    for name in ("ray, 1 worker", "ray, 2 workers"):
+        run = written["runs"][name]
+        assert run["identical_to_local"] is True, name
+        assert run["steady_clips_per_s"] > 0 and run["driver_overhead_s_per_clip"] > 0
+    assert written["runs"]["ray, 2 workers"]["nodes"] == 2
+    assert written["scaling_efficiency"] > 0
+    hours = written["fma_large_hours"]["by_model"]["mert (3.2 s/clip)"]
+    assert sorted(hours, key=int) == ["1", "2", "4", "8", "16", "32", "64"]
+    assert hours["1"] >= hours["64"] > 0
+    assert len(written["machine"]["load_average_at_end"]) == 3
+    assert all(os.environ.get(name) == _STARTING_ENV.get(name)
+               for name in ray_scaling.ONE_THREAD), "the benchmark left its thread settings"
