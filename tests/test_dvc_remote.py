@@ -8,43 +8,21 @@ rest differ only in the URL given to `dvc remote add`.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.dvc_project import scaffold_project
+from tests.dvc_project import one_model_one_dataset, runner, scaffold_project
 
 pytestmark = pytest.mark.slow
 
 
-def _runner(root: Path):
-    env = {**os.environ, "MGC_CACHE": str(root / ".mgc-cache"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-    def run(*args: str) -> str:
-        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True,
-                                timeout=600)
-        assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
-        return result.stdout + result.stderr
-
-    return run
-
-
 def test_a_second_clone_pulls_the_embeddings_and_reruns_nothing(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    def tiny(params: dict[str, Any]) -> None:
-        params["data"]["datasets"] = ["synth_gtzan"]
-        params["data"]["sources"]["synth_gtzan"].update(clips_per_genre=5, clip_seconds=2)
-        params["embed"]["models"] = ["mfcc"]
-        params["train"].update(sets=["synth_gtzan"], seeds=[0], epochs=3, workers=1)
-
-    first = scaffold_project(tmp_path_factory.mktemp("first"), tiny)
+    first = scaffold_project(tmp_path_factory.mktemp("first"), one_model_one_dataset)
     remote = tmp_path_factory.mktemp("remote")
-    run_first = _runner(first)
+    run_first = runner(first)
     run_first("dvc", "remote", "add", "--default", "shared", str(remote))
     run_first("dvc", "repro")
     run_first("dvc", "push")
@@ -53,7 +31,7 @@ def test_a_second_clone_pulls_the_embeddings_and_reruns_nothing(
 
     second = tmp_path_factory.mktemp("second") / "clone"
     subprocess.run(["git", "clone", "-q", str(first), str(second)], check=True)
-    run_second = _runner(second)
+    run_second = runner(second)
     embeddings = Path("data/embeddings/mfcc/synth_gtzan.parquet")
     assert not (second / embeddings).exists()
     run_second("dvc", "pull")

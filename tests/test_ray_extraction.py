@@ -44,7 +44,7 @@ from mgc.ray_extraction import (
     import_ray,
     ray_session,
 )
-from tests.dvc_project import REPO, scaffold_project
+from tests.dvc_project import REPO, one_model_one_dataset, runner, scaffold_project
 from tests.http_server import unused_port
 from tests.test_faults import run_killed
 
@@ -275,22 +275,8 @@ def test_switching_engines_reextracts_nothing_and_a_forced_rerun_on_ray_changes_
     """`embed.engine` is no stage's param: after `-S embed.engine=ray`, `dvc status` is
     clean; forcing the extract stage to run again, on the cluster, writes the same file,
     so nothing downstream is out of date and dvc.lock does not change."""
-    def tiny(params: dict[str, Any]) -> None:
-        params["data"]["datasets"] = ["synth_gtzan"]
-        params["data"]["sources"]["synth_gtzan"].update(clips_per_genre=5, clip_seconds=2)
-        params["embed"]["models"] = ["mfcc"]
-        params["train"].update(sets=["synth_gtzan"], seeds=[0], epochs=3, workers=1)
-
-    root = scaffold_project(tmp_path_factory.mktemp("engines"), tiny)
-    env = {**os.environ, "MGC_CACHE": str(root / ".mgc-cache"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-    def run(*args: str) -> str:
-        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True,
-                                timeout=600)
-        assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
-        return result.stdout + result.stderr
-
+    root = scaffold_project(tmp_path_factory.mktemp("engines"), one_model_one_dataset)
+    run = runner(root)
     run("dvc", "repro")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "local run")
