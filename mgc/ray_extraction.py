@@ -52,10 +52,13 @@ CONNECT_TIMEOUT_S = 10.0
 TASKS_AHEAD = 2
 """Tasks in flight or waiting to be written per worker: one computing, one queued behind it
 so a worker never idles while the driver reads the next task's audio."""
-LOCAL_ONLY_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
-                          "RAY_USAGE_STATS_ENABLED": "0"}
-"""What a Ray started here runs under: Ray's single-machine mode (node address 127.0.0.1,
-every server bound to it), token authentication, no usage report sent anywhere."""
+SINGLE_MACHINE = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's single-machine mode: node address 127.0.0.1, every server bound to it. Needed to
+start such a Ray, and to join one (elsewhere Ray turns 127.0.0.1 into the machine's
+address, where such a cluster does not listen)."""
+STARTED_HERE = {**SINGLE_MACHINE, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+"""What a Ray started here runs under: single-machine mode, token authentication, no usage
+report sent anywhere."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -124,11 +127,11 @@ class RunStats:
     tasks: list[TaskRecord] = field(default_factory=list)
 
 
-def import_ray(local_only: bool = False) -> ModuleType:
-    """Ray, imported on first use; with `local_only`, in its single-machine mode, which
-    Ray reads from the environment when it is first imported."""
-    if local_only and "ray" not in sys.modules:
-        for name, value in LOCAL_ONLY_ENVIRONMENT.items():
+def import_ray(environment: dict[str, str] | None = None) -> ModuleType:
+    """Ray, imported on first use, under `environment` where the caller's own environment
+    does not say otherwise (Ray reads these settings when it is first imported)."""
+    if "ray" not in sys.modules:
+        for name, value in (environment or {}).items():
             os.environ.setdefault(name, value)
     try:
         import ray
@@ -295,7 +298,7 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     local = options.address is None
     loopback = options.address not in (None, "auto") and _host_port(
         options.address)[0] in LOOPBACK_HOSTS
-    ray = import_ray(local_only=local or loopback)
+    ray = import_ray(STARTED_HERE if local else SINGLE_MACHINE if loopback else None)
     if ray.is_initialized():
         yield ray
         return

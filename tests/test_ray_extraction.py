@@ -38,6 +38,7 @@ from mgc.embeddings import (
 )
 from mgc.ray_extraction import (
     CONNECT_TIMEOUT_S,
+    STARTED_HERE,
     RayClusterError,
     RayEngine,
     RayOptions,
@@ -81,8 +82,9 @@ class Job:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A head and a worker node, one CPU each, on 127.0.0.1; its address."""
-    import_ray(local_only=True)
+    """A head and a worker node, one CPU each, on 127.0.0.1, with the settings of a Ray mgc
+    starts (single-machine mode, token authentication); its address."""
+    import_ray(STARTED_HERE)
     from ray.cluster_utils import Cluster
 
     started = Cluster(initialize_head=True, head_node_args={
