@@ -319,3 +319,16 @@ def test_the_scaling_benchmark_runs_and_writes_every_number(cluster: str,
     assert len(written["machine"]["load_average_at_end"]) == 3
     assert all(os.environ.get(name) == _STARTING_ENV.get(name)
                for name in ray_scaling.ONE_THREAD), "the benchmark left its thread settings"
+
+
+def test_the_default_pipeline_never_imports_ray_and_its_absence_is_named() -> None:
+    """`make repro` does not need Ray: the extract stage's modules load without it, and a
+    run that asks for it where it is not installed says what to install."""
+    probe = ("import sys; sys.modules['ray'] = None\n"
+             "import mgc, mgc.pipeline.params, mgc.pipeline.embedding, stages.extract\n"
+             "from mgc.ray_extraction import import_ray\n"
+             "try:\n    import_ray()\nexcept ImportError as error:\n    print(error)\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pip install 'mgc[ray]'" in result.stdout
