@@ -176,8 +176,9 @@ class KillingFirstWorker:
 
 def test_a_killed_worker_is_restarted_and_its_tasks_retried(cluster: str, job: Job, local,
                                                              tmp_path: Path) -> None:
-    engine = RayEngine(_options(cluster), functools.partial(extractors.load, job.model,
-                                                            **job.options))
+    # Tasks of 12 clips, so the killed worker is surely still computing its second one.
+    engine = RayEngine(_options(cluster, clips_per_task=12),
+                       functools.partial(extractors.load, job.model, **job.options))
     killing = KillingFirstWorker(engine)
     out_path = tmp_path / "mfcc.parquet"
     report = job.extract(out_path, engine=killing)
