@@ -334,6 +334,8 @@ class RayEngine:
         self.stats = RunStats()
 
     def embed(self, extractor: Extractor, plan: ClipPlan) -> Iterator[EmbeddedBatch]:
+        if not len(plan):   # every track resumed from parts: no cluster to start
+            return
         started = time.perf_counter()
         with ray_session(self.options) as ray:
             actors = self._start_workers(ray, extractor)
