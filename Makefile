@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 MUQ_REFERENCE := $(VENV)/muq-reference
+RAY_STAMP := $(VENV)/.installed-ray
 
 .PHONY: repro test lint
 
@@ -25,13 +26,18 @@ $(MUQ_REFERENCE)/.installed: $(STAMP)
 		transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2
 	touch $@
 
+# Ray for the Ray engine's tests (tests/test_ray_extraction.py); `make repro` never needs it.
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $(RAY_STAMP)
+
 repro: $(STAMP)
 	PATH=$(BIN):$$PATH dvc repro
 
 # --durations: the slowest tests in every log, so CI time is tracked where it is spent.
 # -n 2 --dist loadfile: two pytest workers (CI has 2 cores; most slow tests wait on one
 # `dvc` subprocess at a time), a test file per worker so a module's DVC project is built once.
-test: $(STAMP) $(MUQ_REFERENCE)/.installed
+test: $(RAY_STAMP) $(MUQ_REFERENCE)/.installed
 	PATH=$(BIN):$$PATH python -m pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)

@@ -32,7 +32,7 @@ def download(
     archive: Annotated[Path | None, typer.Option(
         help="Use this local archive instead of downloading (checksum still verified).")] = None,
     metadata_archive: Annotated[Path | None, typer.Option(
-        help="fma_small only: a local fma_metadata.zip (checksum still verified).")] = None,
+        help="FMA datasets only: a local fma_metadata.zip (checksum still verified).")] = None,
     dest: Annotated[Path, typer.Option(
         help="Folder for raw/<dataset> and tracks/<dataset>.parquet.")] = Path("data"),
 ) -> None:

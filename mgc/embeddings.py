@@ -13,6 +13,15 @@ Extraction streams: at most a few batches of audio are alive at once, and every
 embedded. A run that is killed keeps its complete parts; the next run with the same
 configuration skips those tracks, and the final file (parts joined in order, in row groups
 of a fixed size, written atomically) is identical to an uninterrupted run's.
+
+Batches are windows of the whole sorted track list (`batch_size` positions each), not runs
+of whatever clips come next: a model's floats depend on the batch a clip shares (BLAS and
+oneDNN pick kernels by shape; measured up to 2e-6 for mfcc, 7e-9 for vggish), so a file
+is byte for byte the same only if every clip meets the same neighbours. Windows make that
+hold whoever embeds them (this process or a Ray worker, `Engine`), wherever a resumed run
+starts (a window that a killed run left half done is embedded whole again and its done rows
+dropped), and whatever fails to decode (a failure shrinks its own window, never shifts the
+next).
 """
 
 from __future__ import annotations
@@ -21,11 +30,11 @@ import hashlib
 import json
 import shutil
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -175,15 +184,21 @@ def _resumable_parts(parts_dir: Path, metadata: dict[str, Any],
 
 
 def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_samples: int,
-                    batch_size: int, workers: int) -> Iterator[tuple[list[str], np.ndarray,
-                                                                     dict[str, str]]]:
+                    batch_size: int, workers: int, windows: Sequence[int] | None = None,
+                    ) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (ids, waveforms, skipped) batches, decoding ahead in a thread pool.
 
+    A batch is the clips of one window that decode: `windows` gives each clip's window
+    (non-decreasing; default: consecutive runs of `batch_size`), so a clip that fails
+    leaves its window one short instead of shifting every later batch (module docstring).
     Decoding and resampling release the GIL in libsndfile and soxr, so they overlap with
     the model's forward pass on the main thread. At most two batches are decoded ahead:
     `Executor.map` would submit the whole corpus at once, and a decoder faster than the
     model would then hold every clip in memory.
     """
+    window_of = list(windows) if windows is not None else [
+        index // batch_size for index in range(len(paths))]
+
     def decode(index: int) -> tuple[str, np.ndarray | None, str]:
         try:
             return track_ids[index], fit_length(load_audio(
@@ -200,37 +215,90 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
         while ahead:
             yield ahead.popleft().result()
 
+    def batch(ids: list[str], waves: list[np.ndarray], skipped: dict[str, str],
+              ) -> tuple[list[str], np.ndarray, dict[str, str]]:
+        return ids, (np.stack(waves) if waves else np.empty((0, n_samples), np.float32)), skipped
+
     prepare_for_threads()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = in_order(pool)
         ids, waves, skipped = [], [], {}
-        for track_id, wave, reason in results:
+        for index, (track_id, wave, reason) in enumerate(in_order(pool)):
+            if index and window_of[index] != window_of[index - 1]:
+                yield batch(ids, waves, skipped)
+                ids, waves, skipped = [], [], {}
             if wave is None:
                 skipped[track_id] = reason
             else:
                 ids.append(track_id)
                 waves.append(wave)
-            if len(ids) == batch_size:
-                yield ids, np.stack(waves), skipped
-                ids, waves, skipped = [], [], {}
         if ids or skipped:
-            yield ids, (np.stack(waves) if waves else np.empty((0, n_samples), np.float32)), skipped
+            yield batch(ids, waves, skipped)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """The clips a run still has to embed, in track order, and the batch window of each.
+
+    `windows[i]` is clip i's position in the whole sorted track list divided by
+    `batch_size`: clips of one window form one batch, whoever embeds them.
+    """
+
+    track_ids: list[str]
+    paths: list[Path]
+    windows: list[int]
+    sample_rate: int
+    n_samples: int
+    batch_size: int
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+
+EmbeddedBatch = tuple[list[str], dict[str, np.ndarray], dict[str, str]]
+"""One batch's result: its track ids, their vectors by Parquet column, and the tracks of its
+window that could not be decoded, with the reason."""
+
+
+class Engine(Protocol):
+    """What embeds a run's clips: batches in plan order, each the decodable clips of one
+    window. `LocalEngine` runs in this process; `mgc.engines.ray` on a Ray cluster."""
+
+    def embed(self, extractor: Extractor, plan: ClipPlan) -> Iterator[EmbeddedBatch]:
+        """Every window of `plan` embedded, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalEngine:
+    """This process: decode in a thread pool of `decode_workers`, embed on this thread."""
+
+    decode_workers: int = 2
+
+    def embed(self, extractor: Extractor, plan: ClipPlan) -> Iterator[EmbeddedBatch]:
+        for ids, waves, skipped in decode_batches(plan.paths, plan.track_ids,
+                                                  plan.sample_rate, plan.n_samples,
+                                                  plan.batch_size, self.decode_workers,
+                                                  plan.windows):
+            yield ids, (_columns(extractor, waves) if ids else {}), skipped
 
 
 def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extractor,
                        out_path: Path,
                        *, n_samples: int, metadata: dict[str, Any], batch_size: int = 8,
                        rows_per_group: int = 64, decode_workers: int = 2,
-                       progress: bool = True) -> ExtractionReport:
+                       engine: Engine | None = None, progress: bool = True,
+                       ) -> ExtractionReport:
     """Embed every track of `tracks` (columns track_id, and path relative to `audio_root`)
     into the Parquet file `out_path`.
 
     Each clip is decoded at the extractor's rate, cropped or padded to `n_samples`, and
-    embedded in batches of `batch_size`. `metadata` goes into the file's schema; a resumed
+    embedded in batches of `batch_size` by `engine` (default: a `LocalEngine` with
+    `decode_workers` decoding threads). `metadata` goes into the file's schema; a resumed
     run only reuses parts written with identical metadata.
     """
     if batch_size < 1 or rows_per_group < 1:
         raise ValueError("batch_size and rows_per_group must be positive")
+    engine = engine or LocalEngine(decode_workers)
     tracks = tracks.sort_values("track_id", kind="stable").reset_index(drop=True)
     if extractor.layers and "layers" not in metadata:
         metadata = {**metadata, "layers": extractor.describe()["layers"]}
@@ -240,7 +308,8 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
     done = set()
     for part in parts:
         done.update(pq.read_table(part, columns=["track_id"]).column("track_id").to_pylist())
-    todo = tracks[~tracks["track_id"].isin(done)]
+    window = tracks.index // batch_size
+    todo = tracks[window.isin(window[~tracks["track_id"].isin(done)])]
     report = ExtractionReport(n_resumed=len(done))
 
     pending_ids: list[str] = []
@@ -258,24 +327,26 @@ def extract_embeddings(tracks: pd.DataFrame, audio_root: Path, extractor: Extrac
         pending_ids.clear()
         pending_vectors.clear()
 
-    batches = decode_batches([audio_root / p for p in todo["path"]], list(todo["track_id"]),
-                              extractor.sample_rate, n_samples, batch_size, decode_workers)
+    plan = ClipPlan(list(todo["track_id"]), [audio_root / p for p in todo["path"]],
+                    list(window[todo.index]), extractor.sample_rate, n_samples, batch_size)
     with tqdm(total=len(tracks), initial=len(done), desc=f"extract {extractor.name}",
               unit="clip", disable=not progress) as bar:
-        for ids, waves, skipped in batches:
+        for ids, vectors, skipped in engine.embed(extractor, plan):
             report.skipped.update(skipped)
-            if ids:
-                vectors = _columns(extractor, waves)
-                position = 0
-                while position < len(ids):
-                    room = rows_per_group - len(pending_ids)
-                    pending_ids.extend(ids[position:position + room])
-                    pending_vectors.append({name: values[position:position + room]
-                                            for name, values in vectors.items()})
-                    position += room
-                    if len(pending_ids) == rows_per_group:
-                        flush()
-                report.n_embedded += len(ids)
+            new = [row for row, track_id in enumerate(ids) if track_id not in done]
+            if len(new) < len(ids):
+                ids = [ids[row] for row in new]
+                vectors = {name: values[new] for name, values in vectors.items()}
+            position = 0
+            while position < len(ids):
+                room = rows_per_group - len(pending_ids)
+                pending_ids.extend(ids[position:position + room])
+                pending_vectors.append({name: values[position:position + room]
+                                        for name, values in vectors.items()})
+                position += room
+                if len(pending_ids) == rows_per_group:
+                    flush()
+            report.n_embedded += len(ids)
             bar.update(len(ids) + len(skipped))
     flush()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,3 +39,27 @@ def scaffold_project(root: Path, edit_params: Callable[[dict[str, Any]], None]) 
                     ["git", "config", "user.name", "CI"]):
         subprocess.run(command, cwd=root, check=True, capture_output=True)
     return root
+
+
+def one_model_one_dataset(params: dict[str, Any]) -> None:
+    """The smallest pipeline worth running: synth_gtzan (5 clips of 2 s a genre), mfcc, one
+    seed of 3 epochs, one training process."""
+    params["data"]["datasets"] = ["synth_gtzan"]
+    params["data"]["sources"]["synth_gtzan"].update(clips_per_genre=5, clip_seconds=2)
+    params["embed"]["models"] = ["mfcc"]
+    params["train"].update(sets=["synth_gtzan"], seeds=[0], epochs=3, workers=1)
+
+
+def runner(root: Path) -> Callable[..., str]:
+    """A function that runs a command in `root` (this interpreter's tools first on PATH, a
+    download cache of its own) and returns its output, failing with the output's tail."""
+    env = {**os.environ, "MGC_CACHE": str(root / ".mgc-cache"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(*args: str) -> str:
+        result = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+        return result.stdout + result.stderr
+
+    return run

@@ -32,6 +32,7 @@ from mgc.archive import UnsafeArchiveError
 from mgc.cli import app
 from mgc.datasets import REGISTRY, get_dataset, gtzan, usable_tracks
 from mgc.datasets.fma import GENRES as FMA_GENRES
+from mgc.datasets.fma import SUBSETS, TOP_GENRES, read_tracks_csv
 from mgc.datasets.gtzan import GENRES as GTZAN_GENRES
 from mgc.datasets.gtzan import Gtzan
 from mgc.datasets.synth_archives import render_fma_archives, render_gtzan_archive
@@ -224,6 +225,61 @@ def test_fma_is_fetched_verified_unpacked_and_indexed_by_the_download_stage(
     assert tracks["artist_id"].notna().all()
     assert files_under(workdir / "cache") == ["datasets/fma_metadata.zip",
                                               "datasets/fma_small.zip"]
+
+
+@pytest.mark.parametrize("subset", ["medium", "large"])
+def test_fma_medium_and_large_keep_their_nested_subsets_labelled_tracks_and_split(
+        workdir: Path, http_server: FileServer, tmp_path_factory: pytest.TempPathFactory,
+        subset: str) -> None:
+    """fma_medium.zip / fma_large.zip in the real layout, served and verified: the track
+    table holds the tracks tracks.csv marks with a subset the archive includes (medium:
+    small and medium; large: all three), labelled with FMA's 16 top genres and split as
+    tracks.csv says; rows of a larger subset, and large's tracks without a top genre, are
+    left out."""
+    paths = render_fma_archives(tmp_path_factory.mktemp(f"fma_{subset}"), 2, CLIP_SECONDS,
+                                seed=0, corrupt_tracks=0, subset=subset)
+    audio, metadata = paths["audio"].read_bytes(), paths["metadata"].read_bytes()
+    dataset = f"fma_{subset}"
+    write_params(workdir, dataset, {
+        "urls": [http_server.serve(f"/fma/fma_{subset}.zip", audio)],
+        "sha1": hashlib.sha1(audio).hexdigest(),
+        "metadata_urls": [http_server.serve("/fma/fma_metadata.zip", metadata)],
+        "metadata_sha1": hashlib.sha1(metadata).hexdigest()}, protocol="standard")
+    tracks = run_download_stage(dataset)
+    stages.split.main(["--dataset", dataset])
+
+    catalogue = read_tracks_csv(workdir / "data" / "raw" / dataset / "fma_metadata" /
+                                "fma_metadata" / "tracks.csv")
+    members = SUBSETS[subset].members
+    wanted = catalogue[catalogue[("set", "subset")].isin(members)
+                       & catalogue[("track", "genre_top")].notna()]
+    assert len(catalogue) - len(wanted) == {"medium": 5, "large": 2}[subset]
+    assert list(tracks["track_id"]) == [f"{int(tid):06d}" for tid in wanted.index]
+    assert set(tracks["track_id"]) & {f"{int(tid):06d}" for tid in catalogue.index[
+        catalogue[("track", "genre_top")].isna()]} == set()
+    assert tracks.groupby("label").size().to_dict() == dict.fromkeys(TOP_GENRES, 2)
+    assert (tracks["status"] == "short").all() or (tracks["status"] == "ok").all()
+    raw_dir = workdir / "data" / "raw" / dataset
+    assert all((raw_dir / path).is_file() for path in tracks["path"])
+    assert all(path.startswith(f"fma_{subset}/fma_{subset}/") for path in tracks["path"])
+    split = pd.read_parquet(workdir / "data" / "splits" / f"{dataset}.parquet")
+    official = {"training": "train", "validation": "val", "test": "test"}
+    assert dict(zip(split["track_id"], split["split"], strict=True)) == {
+        f"{int(tid):06d}": official[s] for tid, s in wanted[("set", "split")].items()}
+    if subset == "large":
+        in_archive = {Path(name).stem for name in zipfile.ZipFile(paths["audio"]).namelist()}
+        assert len(in_archive - set(tracks["track_id"])) == 2, "the unlabelled tracks"
+
+
+def test_fma_medium_and_large_pin_the_archives_of_the_fma_readme() -> None:
+    """sha1 and URLs as github.com/mdeff/fma's README publishes them (2017-05-09 release)."""
+    for name, sha1 in (("fma_medium", "c67b69ea232021025fca9231fc1c7c1a063ab50b"),
+                       ("fma_large", "497109f4dd721066b5ce5e5f250ec604dc78939e")):
+        (audio, urls, checksum, _, _), metadata = get_dataset(name).parts
+        assert audio == f"{name}.zip" and checksum.hexdigest == sha1
+        assert urls == (f"https://os.unil.cloud.switch.ch/fma/{name}.zip",)
+        assert metadata[2].hexdigest == "f0df49ffe5f2a6008d7dc83c6915b31835dfe733"
+    assert get_dataset("fma_large").labels == TOP_GENRES and len(TOP_GENRES) == 16
 
 
 # --- 3: resume ----------------------------------------------------------------------------------

@@ -259,7 +259,8 @@ def test_usable_multichannel_file_loads_as_mono(odd_files: Path) -> None:
 # --- registry and options ----------------------------------------------------------------------
 
 def test_registry_has_the_datasets_and_the_kinds_of_your_own() -> None:
-    assert set(REGISTRY) == {"gtzan", "fma_small", "synth_gtzan", "synth_fma", "folder", "csv"}
+    assert set(REGISTRY) == {"gtzan", "fma_small", "fma_medium", "fma_large", "synth_gtzan",
+                             "synth_fma", "folder", "csv"}
     for name, cls in REGISTRY.items():
         assert cls.name == name
 

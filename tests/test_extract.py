@@ -269,3 +269,52 @@ def test_layers_all_adds_a_column_per_layer_and_keeps_the_embedding_column(
     with pytest.raises(ValueError, match=r"'conv9' is not a layer of vggish; its layers: "
                                          r"conv1, conv2"):
         read_embeddings(tmp_path / "all.parquet", "conv9")
+
+
+class RecordingEngine(extract_module.LocalEngine):
+    """The local engine, noting the track ids of every batch it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "batches", [])
+
+    def embed(self, extractor, plan):
+        for ids, vectors, skipped in super().embed(extractor, plan):
+            self.batches.append(ids)
+            yield ids, vectors, skipped
+
+
+def test_batches_are_windows_of_the_track_list_whatever_fails_or_resumes(
+        synth_gtzan, mfcc, uninterrupted, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every clip meets the same batch neighbours in a clean run, after a clip that fails to
+    decode and in a resumed run, since a model's floats depend on them (module docstring of
+    mgc.embeddings): the unreadable jazz file leaves its window one short, and a window a
+    killed run left half done is embedded whole again, its done rows dropped."""
+    order = sorted(synth_gtzan.tracks["track_id"])
+    corrupt = set(synth_gtzan.tracks.loc[synth_gtzan.tracks["status"] == "unreadable",
+                                         "track_id"])
+    windows = [[t for t in order[start:start + BATCH] if t not in corrupt]
+               for start in range(0, len(order), BATCH)]
+    clean = RecordingEngine()
+    out_path = tmp_path / "clean.parquet"
+    extract_embeddings(synth_gtzan.tracks, synth_gtzan.raw_dir, mfcc, out_path,
+                       n_samples=clip_samples("full", 2.0, mfcc.sample_rate),
+                       metadata=_metadata(mfcc), batch_size=BATCH, rows_per_group=GROUP,
+                       engine=clean, progress=False)
+    assert clean.batches == windows
+    assert out_path.read_bytes() == uninterrupted[0].read_bytes()
+
+    resumed, out_path = RecordingEngine(), tmp_path / "resumed.parquet"
+    with monkeypatch.context() as patch:
+        _crash_after(patch, mfcc, n_batches=5)
+        with pytest.raises(Crash):
+            _run(synth_gtzan, mfcc, out_path, _metadata(mfcc))
+    # Parts of 6 rows: 18 tracks done, so window 4 (tracks 16-19) is half done.
+    report = extract_embeddings(synth_gtzan.tracks, synth_gtzan.raw_dir, mfcc, out_path,
+                                n_samples=clip_samples("full", 2.0, mfcc.sample_rate),
+                                metadata=_metadata(mfcc), batch_size=BATCH,
+                                rows_per_group=GROUP, engine=resumed, progress=False)
+    assert resumed.batches == windows[4:]
+    assert report.n_resumed == 18 and report.n_embedded == len(order) - len(corrupt) - 18
+    assert out_path.read_bytes() == uninterrupted[0].read_bytes()

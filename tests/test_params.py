@@ -60,6 +60,9 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
     assert params.loss.weight("w_ce") == raw["loss"]["w_ce"]
     assert params.train.adaptation.method == raw["train"]["domain"] == "none"
     assert params.train.adaptation.weight == raw["train"]["domain_weight"]
+    assert params.embed.engine == raw["embed"]["engine"] == "local"
+    assert params.embed.ray.workers == raw["embed"]["ray"]["workers"]
+    assert params.embed.ray.address is raw["embed"]["ray"]["address"] is None
 
 
 @pytest.mark.parametrize(
@@ -100,6 +103,15 @@ def test_repository_params_parse(raw: dict[str, Any]) -> None:
         ("data.sources.synth_gtzan.clips_per_genre", 2.5,
          ["data.sources.synth_gtzan.clips_per_genre", "an integer"]),
         ("data.sources.gtzan.archive", 7, ["data.sources.gtzan.archive", "a string"]),
+        ("embed.engine", "dask", ["embed.engine", "'dask'", "local, ray"]),
+        ("embed.ray.workers", 0, ["embed.ray.workers", "between 1 and 4096"]),
+        ("embed.ray.workers", 2.5, ["embed.ray.workers", "an integer"]),
+        ("embed.ray.audio", "nfs", ["embed.ray.audio", "'nfs'", "bytes, paths"]),
+        ("embed.ray.address", 6379, ["embed.ray.address", "a string or null"]),
+        ("embed.ray.address", " ", ["embed.ray.address", "auto, host:port or ray://host:port"]),
+        ("embed.ray.cpus_per_worker", "two", ["embed.ray.cpus_per_worker", "a number"]),
+        ("embed.ray.gpus_per_worker", -1, ["embed.ray.gpus_per_worker", "between 0.0 and 64"]),
+        ("embed.ray.clips_per_task", 0, ["embed.ray.clips_per_task", "between 1"]),
     ],
 )
 def test_bad_value_names_key_and_allowed_values(raw: dict[str, Any], dotted: str, value: Any,
@@ -136,7 +148,7 @@ def test_wrongly_typed_value_names_its_key(raw: dict[str, Any], dotted: str, val
 
 
 @pytest.mark.parametrize("dotted", ["data.shuffle", "train.classifier.depth", "loss.w_focal",
-                                    "train.noise.std"])
+                                    "train.noise.std", "embed.ray.num_workers"])
 def test_unknown_key_is_named_with_the_allowed_keys(raw: dict[str, Any], dotted: str) -> None:
     with pytest.raises(ParamsError) as caught:
         parse_params(_with(raw, dotted, 1))

@@ -155,7 +155,10 @@ FMA_MIRRORS = {"urls": ["https://mirror.invalid/fma_small.zip"],
      [tuple(FMA_MIRRORS["urls"]), tuple(FMA_MIRRORS["metadata_urls"])]),
     ("gtzan", {}, gtzan, [gtzan.ARCHIVE_URLS]),
     ("fma_small", {}, fma, [fma.AUDIO_URLS, fma.METADATA_URLS]),
-], ids=["gtzan-params", "fma-params", "gtzan-pinned-defaults", "fma-pinned-defaults"])
+    ("fma_medium", {}, fma, [fma.SUBSETS["medium"].urls, fma.METADATA_URLS]),
+    ("fma_large", {}, fma, [fma.SUBSETS["large"].urls, fma.METADATA_URLS]),
+], ids=["gtzan-params", "fma-params", "gtzan-pinned-defaults", "fma-pinned-defaults",
+        "fma-medium-pinned-defaults", "fma-large-pinned-defaults"])
 def test_download_stage_fetches_only_the_urls_in_params(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str,
         source: dict[str, Any], module: Any, expected: list[tuple[str, ...]]) -> None:

@@ -1,13 +1,24 @@
-"""FMA-small (Defferrard et al. 2017): 8,000 x 30 s mp3 clips, 8 balanced top genres.
+"""FMA (Defferrard et al. 2017), the official subsets of 30 s mp3 clips: small (8,000 clips,
+8 balanced top genres), medium (25,000 clips, 16 unbalanced top genres) and large (106,574
+clips, the same 16 top genres where a track has one).
 
 Labels, subset membership and the official artist-filtered split all come from
-`fma_metadata/tracks.csv`, whose three header rows encode a two-level column index.
+`fma_metadata/tracks.csv`, whose three header rows encode a two-level column index. The
+subsets are nested (small within medium within large) and `('set', 'subset')` names the
+smallest one a track belongs to, so medium is the tracks marked small or medium. The label
+is `('track', 'genre_top')`; a large-only track may have none (several top genres, or
+none): such tracks cannot be classified and are left out of the catalogue.
+
+Archives and sha1 from the FMA README (github.com/mdeff/fma, "Usage" and the 2017-05-09
+release under "History"); the audio of each subset is its own zip, the metadata is shared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
@@ -17,11 +28,40 @@ from mgc.download import Checksum, fetch_file
 
 GENRES = ("Electronic", "Experimental", "Folk", "Hip-Hop",
           "Instrumental", "International", "Pop", "Rock")
-AUDIO_URLS = ("https://os.unil.cloud.switch.ch/fma/fma_small.zip",)
+"""FMA-small's 8 top genres."""
+TOP_GENRES = ("Blues", "Classical", "Country", "Easy Listening", "Electronic", "Experimental",
+              "Folk", "Hip-Hop", "Instrumental", "International", "Jazz",
+              "Old-Time / Historic", "Pop", "Rock", "Soul-RnB", "Spoken")
+"""FMA's 16 top-level genres (genres.csv, parent 0): the labels of medium and large."""
+_BASE_URL = "https://os.unil.cloud.switch.ch/fma/"
+AUDIO_URLS = (f"{_BASE_URL}fma_small.zip",)
 AUDIO_CHECKSUM = Checksum("sha1", "ade154f733639d52e35e32f5593efe5be76c6d70")
-METADATA_URLS = ("https://os.unil.cloud.switch.ch/fma/fma_metadata.zip",)
+METADATA_URLS = (f"{_BASE_URL}fma_metadata.zip",)
 METADATA_CHECKSUM = Checksum("sha1", "f0df49ffe5f2a6008d7dc83c6915b31835dfe733")
 _OFFICIAL_SPLIT = {"training": "train", "validation": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One official subset: its archive, and the `('set', 'subset')` values it holds."""
+
+    name: str
+    members: tuple[str, ...]
+    urls: tuple[str, ...]
+    checksum: Checksum
+
+    @property
+    def archive(self) -> str:
+        return f"fma_{self.name}.zip"
+
+
+SUBSETS = {subset.name: subset for subset in (
+    Subset("small", ("small",), AUDIO_URLS, AUDIO_CHECKSUM),
+    Subset("medium", ("small", "medium"), (f"{_BASE_URL}fma_medium.zip",),
+           Checksum("sha1", "c67b69ea232021025fca9231fc1c7c1a063ab50b")),
+    Subset("large", ("small", "medium", "large"), (f"{_BASE_URL}fma_large.zip",),
+           Checksum("sha1", "497109f4dd721066b5ce5e5f250ec604dc78939e")),
+)}
 
 
 def read_tracks_csv(path: Path) -> pd.DataFrame:
@@ -30,7 +70,7 @@ def read_tracks_csv(path: Path) -> pd.DataFrame:
 
 
 def list_fma_tracks(raw_dir: Path, subset: str = "small") -> pd.DataFrame:
-    """Catalogue the tracks of `subset` from tracks.csv and locate their mp3 files."""
+    """Catalogue the labelled tracks of `subset` from tracks.csv and locate their mp3 files."""
     csv_paths = sorted(raw_dir.glob("*/fma_metadata/tracks.csv"))
     if not csv_paths:
         raise FileNotFoundError(f"no fma_metadata/tracks.csv under {raw_dir}")
@@ -38,7 +78,8 @@ def list_fma_tracks(raw_dir: Path, subset: str = "small") -> pd.DataFrame:
     if not audio_dirs:
         raise FileNotFoundError(f"no fma_{subset}/ audio folder under {raw_dir}")
     metadata = read_tracks_csv(csv_paths[0])
-    metadata = metadata[metadata[("set", "subset")] == subset]
+    metadata = metadata[metadata[("set", "subset")].isin(SUBSETS[subset].members)
+                        & metadata[("track", "genre_top")].notna()]
     rows = []
     for track_id, row in metadata.iterrows():
         tid = f"{int(track_id):06d}"
@@ -58,19 +99,21 @@ def official_split(tracks: pd.DataFrame) -> pd.Series:
     return tracks["official_split"]
 
 
-class FmaSmall(Dataset):
-    """The real FMA-small, downloaded (or read from local archives) with pinned sha1."""
+class _Fma(Dataset):
+    """A real FMA subset, downloaded (or read from local archives) with pinned sha1; `urls`
+    and `sha1` default to the subset's own."""
 
-    name = "fma_small"
-    labels = GENRES
+    subset: ClassVar[Subset]
     paper_split_stratified = False
 
-    def __init__(self, urls: Sequence[str] = AUDIO_URLS, sha1: str = AUDIO_CHECKSUM.hexdigest,
+    def __init__(self, urls: Sequence[str] | None = None, sha1: str | None = None,
                  metadata_urls: Sequence[str] = METADATA_URLS,
                  metadata_sha1: str = METADATA_CHECKSUM.hexdigest,
                  archive: str | None = None, metadata_archive: str | None = None) -> None:
+        subset = self.subset
         self.parts = (
-            ("fma_small.zip", tuple(urls), Checksum("sha1", sha1), archive, "archive"),
+            (subset.archive, tuple(urls or subset.urls),
+             Checksum("sha1", sha1) if sha1 else subset.checksum, archive, "archive"),
             ("fma_metadata.zip", tuple(metadata_urls), Checksum("sha1", metadata_sha1),
              metadata_archive, "metadata_archive"),
         )
@@ -91,7 +134,26 @@ class FmaSmall(Dataset):
         return archives
 
     def list_tracks(self, raw_dir: Path) -> pd.DataFrame:
-        return list_fma_tracks(raw_dir)
+        return list_fma_tracks(raw_dir, self.subset.name)
 
     def standard_split(self, tracks: pd.DataFrame, raw_dir: Path) -> pd.Series:
         return official_split(tracks)
+
+
+class FmaSmall(_Fma):
+    """FMA-small: 8,000 clips, 8 balanced top genres (7.2 GiB)."""
+
+    name, subset, labels = "fma_small", SUBSETS["small"], GENRES
+
+
+class FmaMedium(_Fma):
+    """FMA-medium: 25,000 clips (small's 8,000 among them), 16 unbalanced top genres
+    (22 GiB)."""
+
+    name, subset, labels = "fma_medium", SUBSETS["medium"], TOP_GENRES
+
+
+class FmaLarge(_Fma):
+    """FMA-large: 106,574 clips, the labelled ones in 16 unbalanced top genres (93 GiB)."""
+
+    name, subset, labels = "fma_large", SUBSETS["large"], TOP_GENRES

@@ -1,6 +1,7 @@
 """The synthetic corpus packed exactly as the real datasets are: GTZAN's `genres.tar.gz` of
-.au files with fault-filtered-style split lists, FMA's `fma_small.zip` of mp3 and
-`fma_metadata.zip` with tracks.csv, so the real unpack and index code runs on it.
+.au files with fault-filtered-style split lists, FMA's `fma_small.zip` (or `fma_medium.zip`,
+`fma_large.zip`) of mp3 and `fma_metadata.zip` with tracks.csv, so the real unpack and
+index code runs on it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 
+from mgc.datasets.fma import SUBSETS, TOP_GENRES
 from mgc.datasets.synthesis import (
     FMA_GENRES,
     FMA_RATE_HZ,
@@ -118,47 +120,62 @@ def render_gtzan_archive(dest_dir: Path, clips_per_genre: int, clip_seconds: flo
 
 
 def render_fma_archives(dest_dir: Path, clips_per_genre: int, clip_seconds: float, seed: int,
-                        corrupt_tracks: int = 1) -> dict[str, Path]:
-    """Write `fma_small.zip` (mp3, `fma_small/NNN/NNNNNN.mp3`) and `fma_metadata.zip`.
+                        corrupt_tracks: int = 1, subset: str = "small") -> dict[str, Path]:
+    """Write `fma_<subset>.zip` (mp3, `fma_<subset>/NNN/NNNNNN.mp3`) and `fma_metadata.zip`.
 
-    tracks.csv has FMA's real 3-row header and the columns the indexer reads, plus rows of
-    another subset ('medium') without audio, which the indexer must filter out.
-    `corrupt_tracks` mp3 files hold no audio, like FMA's 099134, 108925 and 133297.
+    tracks.csv has FMA's real 3-row header and the columns the indexer reads. `small`: the
+    8 synthetic FMA genres, every track marked small, plus rows of another subset
+    ('medium') without audio, which the indexer must filter out. `medium` and `large`:
+    FMA's 16 top genres (rendered from the 8 recipes in turn), the tracks marked in turn
+    with each nested subset the archive holds (small, medium(, large)), and for medium rows
+    of 'large' without audio; large adds 2 tracks with audio and no top genre, which the
+    indexer must leave out. `corrupt_tracks` mp3 files hold no audio, like FMA's 099134,
+    108925 and 133297.
     """
     rng = np.random.default_rng(seed + 1)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    genres = list(FMA_GENRES) if subset == "small" else list(TOP_GENRES)
+    recipes = list(FMA_GENRES.values())
+    levels = SUBSETS[subset].members
     rows: list[dict[tuple[str, str], object]] = []
     track_ids: list[int] = []
     labels: list[str] = []
     next_id = 2
-    for genre_top in FMA_GENRES:
+    for genre_top in genres:
         for _ in range(clips_per_genre):
             track_ids.append(next_id)
             labels.append(genre_top)
             next_id += int(rng.integers(1, 40))
     official = _stratified_official_split(labels, rng)
-    jobs = [ClipJob(FMA_GENRES[genre_top], clip_seconds, FMA_RATE_HZ,
-                    seed * 1_000_003 + 500_000 + track_id, "MP3", stereo=True,
+    unlabelled = 2 if subset == "large" else 0
+    track_ids += [next_id + extra for extra in range(unlabelled)]
+    next_id += unlabelled
+    labels += [""] * unlabelled
+    official += ["training"] * unlabelled
+    jobs = [ClipJob(FMA_GENRES.get(genre_top, recipes[order % len(recipes)]), clip_seconds,
+                    FMA_RATE_HZ, seed * 1_000_003 + 500_000 + track_id, "MP3", stereo=True,
                     corrupt=genre_top == "Rock" and order % clips_per_genre < corrupt_tracks)
             for order, (track_id, genre_top) in enumerate(zip(track_ids, labels, strict=True))]
-    small_zip = dest_dir / "fma_small.zip"
-    with zipfile.ZipFile(small_zip, "w", compression=zipfile.ZIP_STORED) as archive:
+    audio_zip = dest_dir / SUBSETS[subset].archive
+    with zipfile.ZipFile(audio_zip, "w", compression=zipfile.ZIP_STORED) as archive:
         for order, (payload, track_id, genre_top, split) in enumerate(
                 zip(_render_all(jobs), track_ids, labels, official, strict=True)):
             tid = f"{track_id:06d}"
-            archive.writestr(f"fma_small/{tid[:3]}/{tid}.mp3", payload)
+            archive.writestr(f"fma_{subset}/{tid[:3]}/{tid}.mp3", payload)
             rows.append({("artist", "id"): 1000 + order // 3, ("set", "split"): split,
-                         ("set", "subset"): "small", ("track", "duration"): int(clip_seconds),
-                         ("track", "genre_top"): genre_top, ("track", "title"): f"synth {tid}",
-                         "track_id": track_id})
-    for extra in range(5):
+                         ("set", "subset"): levels[order % len(levels)] if genre_top else "large",
+                         ("track", "duration"): int(clip_seconds),
+                         ("track", "genre_top"): genre_top or None,
+                         ("track", "title"): f"synth {tid}", "track_id": track_id})
+    outside = {"small": "medium", "medium": "large"}.get(subset)
+    for extra in range(5 if outside else 0):
         rows.append({("artist", "id"): 9000 + extra, ("set", "split"): "training",
-                     ("set", "subset"): "medium", ("track", "duration"): 30,
-                     ("track", "genre_top"): "Pop", ("track", "title"): "not in small",
+                     ("set", "subset"): outside, ("track", "duration"): 30,
+                     ("track", "genre_top"): "Pop", ("track", "title"): f"not in {subset}",
                      "track_id": next_id + extra})
     tracks = pd.DataFrame(rows).set_index("track_id")
     tracks.columns = pd.MultiIndex.from_tuples(tracks.columns)
     metadata_zip = dest_dir / "fma_metadata.zip"
     with zipfile.ZipFile(metadata_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("fma_metadata/tracks.csv", tracks.to_csv())
-    return {"audio": small_zip, "metadata": metadata_zip}
+    return {"audio": audio_zip, "metadata": metadata_zip}

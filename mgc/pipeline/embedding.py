@@ -8,6 +8,7 @@ tracks of every dataset, so joint models and `mgc predict` see one consistent in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from mgc.extractors import Extractor
 from mgc.pipeline.corpus import source_dataset
 from mgc.pipeline.fitted import extractor_options, write_fitted
 from mgc.pipeline.layout import Layout
+from mgc.ray_extraction import RayEngine
 from mgc.split_roles import training_tracks
 
 if TYPE_CHECKING:
@@ -68,15 +70,20 @@ def fit_extractor(params: Params, model: str, layout: Layout) -> dict[str, Any]:
 
 def extract_dataset(params: Params, dataset: str, model: str,
                     layout: Layout) -> ExtractionReport:
-    """Embed every usable track of `dataset` with `model` into its Parquet file."""
+    """Embed every usable track of `dataset` with `model` into its Parquet file, here or
+    on Ray (`embed.engine`): the same bytes either way."""
     settings = params.embed[model]
     source = source_dataset(params, dataset)
     tracks = usable_tracks(pd.read_parquet(layout.tracks(dataset)))
-    extractor = load_extractor(model, extractor_options(params, model, layout))
+    options = extractor_options(params, model, layout)
+    extractor = load_extractor(model, options)
+    engine = (RayEngine(params.embed.ray, functools.partial(extractors.load, model, **options))
+              if params.embed.engine == "ray" else None)
     n_samples = clip_samples(settings.clip, source.nominal_clip_seconds, extractor.sample_rate)
     metadata = {**extractor.describe(), "clip": settings.clip, "clip_samples": n_samples,
                 "dataset": dataset, "source": params.data.source(dataset),
                 "mgc_version": __version__}
     return extract_embeddings(tracks, source.audio_root(layout.raw(dataset)), extractor,
                               layout.embeddings(model, dataset), n_samples=n_samples,
-                              metadata=metadata, batch_size=settings.batch_size)
+                              metadata=metadata, batch_size=settings.batch_size,
+                              engine=engine)

@@ -26,11 +26,14 @@ from mgc.losses import TERMS, LossConfig
 from mgc.model import CLASSIFIER_KINDS, ClassifierConfig
 from mgc.pipeline.layout import JOINT
 from mgc.pipeline.yaml12 import load_yaml12
+from mgc.ray_extraction import RayOptions
 from mgc.splits import PROTOCOLS
 from mgc.train import NoiseConfig, TrainConfig
 from mgc.zeroshot import ZERO_SHOT
 
 PARAMS_FILE = Path("params.yaml")
+ENGINES = ("local", "ray")
+"""Where extraction runs: this process, or a Ray cluster (`embed.ray`)."""
 
 
 class ParamsError(ConfigError):
@@ -103,10 +106,15 @@ class ExtractorParams:
 
 @dataclass(frozen=True)
 class EmbedParams:
-    """`embed`: the extractors to run and a block per extractor."""
+    """`embed`: the extractors to run, a block per extractor, and where extraction runs.
+
+    `engine` and `ray` are no stage's params in dvc.yaml: both engines write the same
+    bytes, so switching re-extracts nothing."""
 
     models: tuple[str, ...]
     blocks: dict[str, ExtractorParams]
+    engine: str
+    ray: RayOptions
 
     def __getitem__(self, model: str) -> ExtractorParams:
         return self.blocks[model]
@@ -189,9 +197,12 @@ def _embed(section: Any) -> EmbedParams:
     for model in models:
         if model not in section:
             raise ConfigError(f"embed.{model}: missing settings block for a listed model")
-    check_keys(section, "embed", {"models", *EXTRACTORS}, set())
+    check_keys(section, "embed", {"models", "engine", "ray", *EXTRACTORS}, {"engine", "ray"})
+    engine = coerce(section["engine"], str, "embed.engine")
+    _choice("embed.engine", engine, ENGINES)
+    ray = build(RayOptions, section["ray"], "embed.ray")
     blocks = {}
-    for model in (name for name in section if name != "models"):
+    for model in (name for name in section if name not in ("models", "engine", "ray")):
         key = f"embed.{model}"
         block = check_keys(section[model], key,   # `layers`: the model's check explains
                            {"clip", "batch_size", "layers", *EXTRACTORS[model].option_names()},
@@ -204,7 +215,7 @@ def _embed(section: Any) -> EmbedParams:
                    if name not in ("clip", "batch_size")}
         blocks[model] = ExtractorParams(clip, batch_size,
                                         EXTRACTORS[model].check_options(options, key))
-    return EmbedParams(models, blocks)
+    return EmbedParams(models, blocks, engine, ray)
 
 
 def _check_layer(layer: str, embed: EmbedParams) -> None:
