@@ -18,6 +18,7 @@ from torch import nn
 
 from mgc.config import invalid
 from mgc.extractors.frontend import MelSpectrogram
+from mgc.extractors.kernels import use_onednn_linears
 from mgc.extractors.neural import (
     POOLINGS,
     ExtractorNetwork,
@@ -25,6 +26,7 @@ from mgc.extractors.neural import (
     Pooling,
     check_choice,
     fold_batchnorm,
+    in_pieces,
     pool_over_time,
     run_blocks,
     stack_for_inference,
@@ -96,17 +98,25 @@ class AudioNTT(nn.Module):
         self.dim = conv_dim + d if stack_conv_features else d
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        x = _frames(self.features(log_mel))
+        return self.head(_frames(self.features(log_mel)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv block's frames (batch, time, conv_dim) -> the output frames."""
         fc = self.fc(x)
         return torch.cat([x, fc], dim=-1) if self.stack_conv_features else fc
 
-    def layer_frames(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-frame features of every named layer (`layer_specs`), from one pass: each conv
-        block's map flattened as the model flattens its last one, then `fc` and, in v2,
-        `stacked` (the last conv block's frames and `fc` side by side: `forward`'s output)."""
-        maps = (self.block_outputs(log_mel) if self.block_outputs is not None else run_blocks(
-            (self.features[4 * block:4 * block + 4] for block in range(self.conv_blocks)),
-            log_mel))
+    def block_maps(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every conv block's map, from one pass through the blocks."""
+        if self.block_outputs is not None:
+            return self.block_outputs(log_mel)
+        return run_blocks((self.features[4 * block:4 * block + 4]
+                           for block in range(self.conv_blocks)), log_mel)
+
+    def layer_frames(self, maps: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """Per-frame features of every named layer (`layer_specs`) from the blocks' `maps`:
+        each conv block's map flattened as the model flattens its last one, then `fc` and,
+        in v2, `stacked` (the last conv block's frames and `fc` side by side: `forward`'s
+        output)."""
         frames = {f"conv{index}": _frames(conv_map) for index, conv_map in enumerate(maps, 1)}
         x = frames[f"conv{self.conv_blocks}"]
         fc = self.fc(x)
@@ -132,23 +142,33 @@ class ByolaModel(ExtractorNetwork):
         self.encoder = encoder
         self.mean, self.std = normalisation
         self.pooling = pooling
+        self.clips_per_pass: int | None = None
+        """Set on CPU: one clip at a time through the whole network, whose first conv map
+        (49 MB per 30 s clip) is memory-bound, is the fastest per clip and the smallest
+        (neural.in_pieces)."""
 
     def normalised_log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
         log_mel = (self.log_mel(waveforms) + LOG_OFFSET).log()   # (batch, frames, mels)
         return ((log_mel - self.mean) / self.std).transpose(1, 2).unsqueeze(1)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        frames = self.encoder(self.normalised_log_mel(waveforms))
-        return pool_over_time(frames, self.pooling)
+        return in_pieces(lambda piece: pool_over_time(
+            self.encoder(self.normalised_log_mel(piece)), self.pooling),
+            waveforms, self.clips_per_pass)
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
-        frames = self.encoder.layer_frames(self.normalised_log_mel(waveforms))
-        return {name: pool_over_time(x, self.pooling) for name, x in frames.items()}
+        def pooled(piece: torch.Tensor) -> dict[str, torch.Tensor]:
+            maps = self.encoder.block_maps(self.normalised_log_mel(piece))
+            return {name: pool_over_time(x, self.pooling)
+                    for name, x in self.encoder.layer_frames(maps).items()}
+
+        return in_pieces(pooled, waveforms, self.clips_per_pass)
 
     def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
         """Fold each BatchNorm into its conv and pool before the ReLU (max-pooling and ReLU
         commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack
-        (with `all_layers`, one frozen graph that returns every block's map)."""
+        (with `all_layers`, one frozen graph that returns every block's map) and run `fc`,
+        70 % of the model's FLOPs, through oneDNN (kernels.py)."""
         layers = list(self.encoder.features)
         blocks = [nn.Sequential(fold_batchnorm(conv, batchnorm), pool, relu)
                   for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True)]
@@ -159,6 +179,9 @@ class ByolaModel(ExtractorNetwork):
             self.encoder.block_outputs = stack
         else:
             self.encoder.features = stack
+        if device.type == "cpu":
+            self.clips_per_pass = 1
+            use_onednn_linears(self.encoder.fc)
 
 
 class ByolaExtractor(NeuralExtractor):
