@@ -24,6 +24,7 @@ from mgc.extractors.neural import (
     ExtractorNetwork,
     NeuralExtractor,
     Pooling,
+    Precision,
     check_choice,
     fold_batchnorm,
     in_pieces,
@@ -164,7 +165,8 @@ class ByolaModel(ExtractorNetwork):
 
         return in_pieces(pooled, waveforms, self.clips_per_pass)
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """Fold each BatchNorm into its conv and pool before the ReLU (max-pooling and ReLU
         commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack
         (with `all_layers`, one frozen graph that returns every block's map) and run `fc`,
@@ -174,13 +176,14 @@ class ByolaModel(ExtractorNetwork):
                   for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True)]
         stack = stack_for_inference(blocks if all_layers else
                                     [layer for block in blocks for layer in block],
-                                    all_layers, device, torch.zeros(1, 1, N_MELS, 96))
+                                    all_layers, frozen, torch.zeros(1, 1, N_MELS, 96))
         if all_layers:
             self.encoder.block_outputs = stack
         else:
             self.encoder.features = stack
         if device.type == "cpu":
             self.clips_per_pass = 1
+        if frozen:
             use_onednn_linears(self.encoder.fc)
 
 
@@ -197,8 +200,9 @@ class ByolaExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", variant: Variant = "v2",
                  normalisation: Literal["paper", "train"] | list[float] = "paper",
-                 pooling: Pooling = "mean+max", layers: LayerMode = LAST, device: str = "auto",
-                 seed: int = 0, progress: bool = True) -> None:
+                 pooling: Pooling = "mean+max", layers: LayerMode = LAST,
+                 precision: Precision = "fp32", device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         check_choice("variant", variant, get_args(Variant))
         check_choice("pooling", pooling, POOLINGS)
         self.variant = variant
@@ -207,7 +211,7 @@ class ByolaExtractor(NeuralExtractor):
         self.official_weights = VARIANTS[variant][2]
         self.sample_rate = SAMPLE_RATE
         super().__init__(weights=weights, device=device, seed=seed, layers=layers,
-                         progress=progress)
+                         precision=precision, progress=progress)
         self.dim = self.network.encoder.dim
 
     @classmethod

@@ -28,6 +28,27 @@ from mgc.layers import ALL, LAST
 
 Pooling = Literal["mean+max", "mean"]
 POOLINGS: tuple[str, ...] = get_args(Pooling)
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+FP32 = "fp32"
+
+
+@contextmanager
+def reduced_precision(device: torch.device, precision: str) -> Iterator[None]:
+    """`precision: bf16`: the network's convolutions and matrix products in bfloat16
+    (torch.autocast; oneDNN's AVX-512 BF16 kernels on CPU), the front ends kept in float32
+    (frontend.py); `fp32` changes nothing."""
+    if precision == FP32:
+        yield
+        return
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        yield
+
+
+def precision_metadata(precision: str) -> dict[str, str]:
+    """`precision` for an embedding file's metadata: absent for fp32, so a default run's
+    files are byte for byte what they were before the option existed."""
+    return {} if precision == FP32 else {"precision": precision}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -195,12 +216,12 @@ class BlockOutputs(nn.Module):
         return run_blocks(self.blocks, x)
 
 
-def stack_for_inference(blocks: list[nn.Module], all_layers: bool, device: torch.device,
+def stack_for_inference(blocks: list[nn.Module], all_layers: bool, frozen: bool,
                         example: torch.Tensor) -> nn.Module:
     """The conv blocks as one module for inference: their final output (`layers: last`,
-    exactly as before layers existed) or every block's output (`all`); frozen on CPU."""
+    exactly as before layers existed) or every block's output (`all`); `frozen` for CPU."""
     stack = BlockOutputs(blocks) if all_layers else nn.Sequential(*blocks)
-    return freeze_for_cpu(stack, example) if device.type == "cpu" else stack
+    return freeze_for_cpu(stack, example) if frozen else stack
 
 
 def fold_batchnorm(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d) -> nn.Conv2d:
@@ -253,10 +274,12 @@ class ExtractorNetwork(nn.Module):
     """The whole model as one module: waveforms (batch, samples) -> clip vectors (batch, dim),
     front end included."""
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """Make the network fast for inference on `device` once its weights are loaded
-        (fold BatchNorm, freeze conv stacks); the function it computes must not change.
-        With `all_layers`, `forward_layers` must still see every block's output."""
+        (fold BatchNorm; with `frozen`, the CPU float32 path: conv stacks frozen, linear
+        layers through oneDNN); the function it computes must not change. With
+        `all_layers`, `forward_layers` must still see every block's output."""
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every named layer pooled to clip vectors, in depth order, from one forward pass;
@@ -270,8 +293,10 @@ class NeuralExtractor(Extractor):
     official_weights: WeightFile
 
     def __init__(self, *, weights: str | Path, device: str, seed: int, layers: str = LAST,
-                 progress: bool = True) -> None:
+                 precision: str = FP32, progress: bool = True) -> None:
         check_choice("layers", layers, (LAST, ALL))
+        check_choice("precision", precision, PRECISIONS)
+        self.precision = precision
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.weights = resolve_weights(weights, self.official_weights, progress=progress)
@@ -281,7 +306,9 @@ class NeuralExtractor(Extractor):
                 network = self.build_network()
         if self.weights.path is not None:
             self.load_weights(network, self.weights.path)
-        network.eval().prepare_inference(self.device, all_layers=layers == ALL)
+        network.eval().prepare_inference(
+            self.device, all_layers=layers == ALL,
+            frozen=self.device.type == "cpu" and precision == FP32)
         self.network = network.to(self.device)
         return_freed_memory()
         self.layers = self.layer_specs(vars(self)) if layers == ALL else ()
@@ -297,12 +324,14 @@ class NeuralExtractor(Extractor):
     def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         if self.layers:
             return self.embed_layers_batch(waveforms)[self.layers[-1].name]
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), \
+                reduced_precision(self.device, self.precision):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return self.network(batch).float().cpu().numpy()
 
     def embed_layers_batch(self, waveforms: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), \
+                reduced_precision(self.device, self.precision):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return {name: vectors.float().cpu().numpy()
                     for name, vectors in self.network.forward_layers(batch).items()}
@@ -310,4 +339,5 @@ class NeuralExtractor(Extractor):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.weights.label,
                 "weights_sha256": self.weights.sha256,
-                "seed": self.seed if self.weights.path is None else None}
+                "seed": self.seed if self.weights.path is None else None,
+                **precision_metadata(self.precision)}

@@ -23,6 +23,7 @@ from mgc.extractors.neural import (
     ExtractorNetwork,
     NeuralExtractor,
     Pooling,
+    Precision,
     check_choice,
     fold_batchnorm_into,
     freeze_in_segments,
@@ -157,7 +158,8 @@ class Cnn14(ExtractorNetwork):
                   for index, conv_map in enumerate(maps, 1)}
         return {**pooled, "fc1": F.relu(self.fc1(pooled["block6"]))}
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """Fold every BatchNorm of the conv blocks into its conv; on CPU, freeze the blocks
         (with `all_layers`, into one graph that returns every block's map, run
         CLIPS_PER_PASS clips at a time) and drop the eager blocks, whose 300 MB of weights
@@ -165,12 +167,12 @@ class Cnn14(ExtractorNetwork):
         blocks = self.blocks()
         for block in blocks:
             block.fold_batchnorm()
-        self.frozen_layers = device.type == "cpu"
-        if device.type != "cpu" and not all_layers:
+        self.frozen_layers = frozen
+        if not frozen and not all_layers:
             return
         example = torch.zeros(1, 1, 64, 64)
         if all_layers:
-            self.block_outputs = stack_for_inference(blocks, all_layers, device, example)
+            self.block_outputs = stack_for_inference(blocks, all_layers, frozen, example)
         else:
             early = [layer for block in blocks[:EARLY_BLOCKS] for layer in block.layers()]
             with torch.no_grad():
@@ -191,14 +193,14 @@ class PannsExtractor(NeuralExtractor):
     official_weights = OFFICIAL_WEIGHTS
 
     def __init__(self, weights: str | Path = "pretrained", pooling: Pooling = "mean+max",
-                 layers: LayerMode = LAST, device: str = "auto", seed: int = 0,
-                 progress: bool = True) -> None:
+                 layers: LayerMode = LAST, precision: Precision = "fp32",
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
         check_choice("pooling", pooling, POOLINGS)
         self.pooling = pooling
         self.sample_rate = SAMPLE_RATE
         self.dim = EMBEDDING_DIM
         super().__init__(weights=weights, device=device, seed=seed, layers=layers,
-                         progress=progress)
+                         precision=precision, progress=progress)
 
     @classmethod
     def layer_specs(cls, options: Mapping[str, Any]) -> tuple[Layer, ...]:

@@ -25,6 +25,7 @@ from mgc.extractors.neural import (
     ExtractorNetwork,
     NeuralExtractor,
     Pooling,
+    Precision,
     check_choice,
     in_pieces,
     pool_over_time,
@@ -179,14 +180,15 @@ class Vggish(ExtractorNetwork):
                 if isinstance(layer, nn.MaxPool2d)]
         return [self.features[start:end] for start, end in zip([0, *ends], ends, strict=False)]
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """On CPU, freeze the conv stack (no BatchNorm to fold in VGGish); with `all_layers`,
         into one graph that returns every block's map."""
-        if device.type != "cpu" and not all_layers:
-            return
         self.clips_per_pass = CLIPS_PER_PASS if device.type == "cpu" else None
+        if not frozen and not all_layers:
+            return
         blocks = self.conv_blocks() if all_layers else list(self.features)
-        stack = stack_for_inference(blocks, all_layers, device,
+        stack = stack_for_inference(blocks, all_layers, frozen,
                                     torch.zeros(1, 1, EXAMPLE_FRAMES, N_MELS))
         if all_layers:
             self.block_outputs = stack
@@ -233,8 +235,9 @@ class VggishExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", postprocess: bool = True,
                  pca: str | Path = PRETRAINED, final_relu: bool = True,
-                 pooling: Pooling = "mean", layers: LayerMode = LAST, device: str = "auto",
-                 seed: int = 0, progress: bool = True) -> None:
+                 pooling: Pooling = "mean", layers: LayerMode = LAST,
+                 precision: Precision = "fp32", device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         check_choice("pooling", pooling, POOLINGS)
         check_choice("postprocess", postprocess, (True, False))
         check_choice("final_relu", final_relu, (True, False))
@@ -249,7 +252,7 @@ class VggishExtractor(NeuralExtractor):
         self.pca: ResolvedWeights | None = (
             resolve_weights(pca, OFFICIAL_PCA, progress=progress) if postprocess else None)
         super().__init__(weights=weights, device=device, seed=seed, layers=layers,
-                         progress=progress)
+                         precision=precision, progress=progress)
         if self.pca is not None and self.pca.path is not None:
             self.network.pca = tuple(t.to(self.device) for t in load_pca(self.pca.path))
 
