@@ -469,6 +469,15 @@ class MuqReference:
         wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
         return self.embed_wave(wave)
 
+    def server_peak_rss_mb(self) -> float:
+        """The serving process's peak resident set (VmHWM), which holds the model: the
+        reference path's memory is this process's and that one's together."""
+        status = Path(f"/proc/{self.process.pid}/status")
+        for line in status.read_text().splitlines() if status.exists() else ():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.stdin.close()
