@@ -235,3 +235,20 @@ def test_files_put_where_the_offline_error_says_load_as_pretrained_once_pinned(
     assert described["weights"] == f"m-a-p/MERT-v1-95M@{published.revision}"
     assert (described["weights_file"], described["weights_sha256"]) == (PICKLE, digest)
     assert described["licence"] == "CC-BY-NC-4.0"
+
+
+@pytest.mark.parametrize("model", ["mert", "clap"])
+def test_fused_kernels_compute_the_eager_function(model: str, mert_folder: Path,
+                                                  clap_folder: Path) -> None:
+    """oneDNN's linear layers and fused attention (CLAP's window attention with its
+    relative position bias and shift masks) against plain PyTorch (kernels.unfused()):
+    the same embeddings within 1e-5 of their largest value."""
+    from mgc.extractors.kernels import unfused
+
+    folder = mert_folder if model == "mert" else clap_folder
+    ours = extractors.load(model, weights=str(folder), device="cpu")
+    waves = _music_like(12.0, ours.sample_rate)
+    fast = ours.embed(waves)
+    with unfused():
+        eager = ours.embed(waves)
+    assert np.abs(fast - eager).max() < 1e-5 * np.abs(eager).max()
