@@ -404,7 +404,10 @@ def random_muq_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> P
     from mgc.extractors.muq import MuqNetwork, MuqSettings
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = muq_config(size)
+    # The training-only quantiser as a random projection (the published large model's is a
+    # Mel-RVQ, `use_rvq_target`): both are dropped by inference, and the published code then
+    # loads these tensors strictly. The inference path is the large model's.
+    config = {**muq_config(size), "use_rvq_target": False}
     write_hub_config(folder, config)
     torch.manual_seed(seed)
     network = MuqNetwork(MuqSettings.from_config(config, folder)).eval()

@@ -36,6 +36,7 @@ from mgc.extractors.foundation import (
     import_transformers,
 )
 from mgc.extractors.hub import PICKLE, HubModel, PinnedWeights, load_pretrained, read_config
+from mgc.extractors.kernels import use_channels_last_convolutions
 from mgc.extractors.neural import Precision, check_choice
 from mgc.extractors.weights import WeightsError
 from mgc.layers import LAST
@@ -105,6 +106,8 @@ class MertExtractor(FoundationExtractor):
         model = load_pretrained(transformers.HubertModel, self.snapshot, config=config)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = config.hidden_size
+        if self.cpu_float32:     # the conv feature encoder: 35 % of MERT's FLOPs
+            use_channels_last_convolutions(self.model.feature_extractor)
         self.optimise_for_cpu(self.model)
 
     def attention_configs(self) -> tuple[Any, ...]:
