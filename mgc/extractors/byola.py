@@ -113,18 +113,22 @@ class AudioNTT(nn.Module):
         return run_blocks((self.features[4 * block:4 * block + 4]
                            for block in range(self.conv_blocks)), log_mel)
 
-    def layer_frames(self, maps: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
-        """Per-frame features of every named layer (`layer_specs`) from the blocks' `maps`:
-        each conv block's map flattened as the model flattens its last one, then `fc` and,
-        in v2, `stacked` (the last conv block's frames and `fc` side by side: `forward`'s
-        output)."""
-        frames = {f"conv{index}": _frames(conv_map) for index, conv_map in enumerate(maps, 1)}
-        x = frames[f"conv{self.conv_blocks}"]
+    def layer_vectors(self, maps: tuple[torch.Tensor, ...], pooling: str
+                      ) -> dict[str, torch.Tensor]:
+        """Every named layer (`layer_specs`) pooled over time from the blocks' `maps`: each
+        conv block's map as the model flattens its last one (mel-major, channel-minor),
+        then `fc` and, in v2, `stacked` (the last conv block's frames and `fc` side by
+        side: `forward`'s output). A conv map is pooled where it lies, along its time
+        axis, and only then flattened: the same values as flattening first, without
+        copying the largest map (49 MB per 30 s clip)."""
+        vectors = {f"conv{index}": pool_over_time(conv_map, pooling, dim=3).transpose(1, 2)
+                   .reshape(len(conv_map), -1) for index, conv_map in enumerate(maps, 1)}
+        x = _frames(maps[-1])
         fc = self.fc(x)
-        frames["fc"] = fc
+        vectors["fc"] = pool_over_time(fc, pooling)
         if self.stack_conv_features:
-            frames["stacked"] = torch.cat([x, fc], dim=-1)
-        return frames
+            vectors["stacked"] = pool_over_time(torch.cat([x, fc], dim=-1), pooling)
+        return vectors
 
 
 def _frames(conv_map: torch.Tensor) -> torch.Tensor:
@@ -158,12 +162,9 @@ class ByolaModel(ExtractorNetwork):
             waveforms, self.clips_per_pass)
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
-        def pooled(piece: torch.Tensor) -> dict[str, torch.Tensor]:
-            maps = self.encoder.block_maps(self.normalised_log_mel(piece))
-            return {name: pool_over_time(x, self.pooling)
-                    for name, x in self.encoder.layer_frames(maps).items()}
-
-        return in_pieces(pooled, waveforms, self.clips_per_pass)
+        return in_pieces(lambda piece: self.encoder.layer_vectors(
+            self.encoder.block_maps(self.normalised_log_mel(piece)), self.pooling),
+            waveforms, self.clips_per_pass)
 
     def prepare_inference(self, device: torch.device, all_layers: bool = False,
                           frozen: bool = False) -> None:
