@@ -2,7 +2,8 @@
 
 On the default run's corpus (synth_gtzan: 20 clips of 8 s per GTZAN genre, rendered with the
 seeds its archive uses, the corrupt jazz clip left out), each extractor embeds every clip
-in fp32 and in bf16 (random weights, as the default run has), a linear probe (standardised
+in fp32 and in bf16 (random weights and options as the default run has them: VGGish
+without its PCA), a linear probe (standardised
 features, logistic regression) is trained on the same stratified 80 % of the clips and
 scored on the other 20 %: test accuracy with its 95 % bootstrap interval per precision, the
 paired bootstrap of the difference, and how far the embeddings moved (cosine, max abs
@@ -63,13 +64,15 @@ def compare(model: str, corpus: np.ndarray, labels: list[str], threads: int) -> 
     import torch
     from sklearn.model_selection import train_test_split
 
+    from benchmarks.harness import OPTIONS
     from mgc import extractors
     from mgc.datasets.synthesis import GTZAN_RATE_HZ
     from mgc.statistics import bootstrap_interval, paired_bootstrap
 
     torch.set_num_threads(threads)
     loaded = {precision: extractors.load(model, weights="random", device="cpu",
-                                         precision=precision) for precision in PRECISIONS}
+                                         precision=precision, **OPTIONS[model])
+              for precision in PRECISIONS}
     rate = loaded["fp32"].sample_rate
     waves = np.stack([soxr.resample(wave, GTZAN_RATE_HZ, rate) for wave in corpus])
     vectors = {precision: extractor.embed(waves) for precision, extractor in loaded.items()}
