@@ -11,6 +11,7 @@ measured run has a spawned process of its own (benchmarks/harness.py says why).
     python -m benchmarks.extract --models mert clap muq --hub-size full [--device auto]  # hub
     python -m benchmarks.extract --layers-only [--clips 4] [--layer-rounds 3]
         # only layers: all vs last (default --out benchmarks/results/extract-layers.json)
+    python -m benchmarks.extract --all   # every model, hub ones at full size: the whole story
 
 (`python benchmarks/extract.py ...` runs the same.)
 """
@@ -59,20 +60,48 @@ def machine_info(threads: int, device: str) -> dict[str, Any]:
             "platform": platform.platform(), "load_average_at_start": list(os.getloadavg())}
 
 
+NOTES = {
+    "roofline": "matmul_gflops is torch's fp32 matmul (MKL's sgemm), the issue's denominator; "
+                "on AMD CPUs MKL takes its AVX2 path, and oneDNN's fp32 GEMM "
+                "(onednn_matmul_gflops) runs 2.2-2.4x faster on the same cores, so a path "
+                "whose linear layers go through oneDNN can pass 100 % of it; "
+                "best_probe_fraction is against the fastest probe, oneDNN's included",
+    "where_the_time_went": "torch.profiler, 1 thread, CPU time, before this change: CLAP "
+                           "(HTSAT-base) 71 % addmm (MKL), 4 % layout copies (window "
+                           "partition/reverse, permutes), 6 % bmm+softmax of the eager window "
+                           "attention, 15 % of the clip in the processor's numpy front end; "
+                           "at 2 threads the copies and the front end, which scale worse, "
+                           "took 23 % and more. MERT: 46 % addmm, 42 % the conv feature "
+                           "encoder (oneDNN), 5 % fused attention. MuQ: 44 % convs (the "
+                           "subsampling holds 62 % of its FLOPs), 33 % addmm, 9 % eager "
+                           "attention (bmm, softmax, mul), 2.5 % BatchNorm, 5 % pointwise "
+                           "convs on torch's slow path. BYOL-A: 59 % addmm (its fc). PANNs "
+                           "and VGGish: frozen oneDNN conv stacks, 96 % and 75 %",
+    "levers": "linear layers through oneDNN (mgc/extractors/kernels.py); windows of every "
+              "clip batched, 30 s of audio per forward pass; fused attention "
+              "(scaled_dot_product_attention: MERT, MuQ, and CLAP's window attention with "
+              "its relative position bias and shift mask as the additive mask); MuQ's "
+              "BatchNorms folded and its subsampling frozen; conv stacks one or two clips "
+              "at a time (memory)",
+}
+
+
 def format_table(models: dict[str, dict[str, Any]]) -> str:
     header = (f"{'model':<7} {'ours s/clip':>11} {'ref s/clip':>10} {'speedup':>7} "
-              f"{'RTF ours':>8} {'RTF ref':>7} {'GFLOP/s ours':>12} {'GFLOP/s ref':>11} "
-              f"{'roof ours':>9} {'roof ref':>8} {'RSS ours MB':>11} {'RSS ref MB':>10} "
-              f"{'max|diff|':>9}")
+              f"{'GFLOP/s ours':>12} {'GFLOP/s ref':>11} {'roof ours':>9} {'roof ref':>8} "
+              f"{'RSS ours MB':>11} {'RSS ref MB':>10} {'RSS ratio':>9} {'max|diff|':>9} "
+              f"{'GTZAN h':>7} {'FMA-small h':>11}")
     rows = [header, "-" * len(header)]
     for name, m in models.items():
         ours, ref = m["ours"], m["reference"]
+        hours = m["projected_hours"]
         rows.append(
             f"{name:<7} {ours['s_per_clip']:>11.3f} {ref['s_per_clip']:>10.3f} "
-            f"{m['speedup']:>6.2f}x {ours['rtf']:>8.1f} {ref['rtf']:>7.1f} "
-            f"{ours['gflops']:>12.1f} {ref['gflops']:>11.1f} "
+            f"{m['speedup']:>6.2f}x {ours['gflops']:>12.1f} {ref['gflops']:>11.1f} "
             f"{ours['roofline_fraction']:>9.1%} {ref['roofline_fraction']:>8.1%} "
-            f"{ours['peak_rss_mb']:>11.0f} {ref['peak_rss_mb']:>10.0f} {m['max_abs_diff']:>9.1e}")
+            f"{ours['peak_rss_mb']:>11.0f} {ref['peak_rss_mb']:>10.0f} "
+            f"{m['peak_rss_ratio']:>8.2f}x {m['max_abs_diff']:>9.1e} "
+            f"{hours['gtzan']['ours']:>7.2f} {hours['fma_small']['ours']:>11.1f}")
     return "\n".join(rows)
 
 
@@ -103,7 +132,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/results/extract.json (extract-layers.json "
                              "with --layers-only)")
+    parser.add_argument("--all", action="store_true",
+                        help="every model (the hub ones at --hub-size full): the one command "
+                             "for a quiet machine")
     args = parser.parse_args(argv)
+    if args.all:
+        args.models, args.hub_size = list(ALL_MODELS), "full"
     if args.out is None:
         args.out = Path("benchmarks/results/extract-layers.json" if args.layers_only
                         else "benchmarks/results/extract.json")
@@ -145,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "(ours: to the final Parquet file), decode included, after "
                                    "one untimed warm-up clip on each path (numba JIT of "
                                    "resampy, lazy imports, oneDNN set-up)",
+                         "notes": NOTES,
                          "gflops": "each path's own torch FLOPs per clip (FlopCounterMode) / "
                                    "its s per clip; roofline_fraction = that / matmul "
                                    "GFLOP/s, best_probe_fraction = that / the fastest probe"},
@@ -152,15 +187,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_json(args.out, results)
     print(format_table(models))
     probes = [run["matmul_gflops_at_start"] for run in timed_runs(models)]
-    print(f"roofline: matmul {roofline['matmul_gflops']:.0f} GFLOP/s (probes before the timed "
-          f"runs: {min(probes):.0f}-{max(probes):.0f}), conv 3x3 {roofline['conv_gflops']:.0f} "
-          f"GFLOP/s (channels_last {roofline['conv_channels_last_gflops']:.0f})")
+    print(f"roofline: matmul {roofline['matmul_gflops']:.0f} GFLOP/s (MKL sgemm; probes before "
+          f"the timed runs: {min(probes):.0f}-{max(probes):.0f}), oneDNN fp32 GEMM "
+          f"{roofline['onednn_matmul_gflops']:.0f}, conv 3x3 {roofline['conv_gflops']:.0f} "
+          f"GFLOP/s (channels_last {roofline['conv_channels_last_gflops']:.0f}); load average "
+          f"{machine['load_average_at_start'][0]:.1f} at start, "
+          f"{machine['load_average_at_end'][0]:.1f} at end")
     for name, result in models.items():
         if "at_identity" in result:
             same = result["at_identity"]
             print(f"{name} at identical outputs ({same['clip_seconds']:g} s clips, in memory): "
                   f"ours {same['ours_s_per_clip']:.3f} s/clip, reference "
                   f"{same['reference_s_per_clip']:.3f}, {same['speedup']:.2f}x")
+        hours = result["projected_hours"]
+        print(f"{name}: peak RSS {result['peak_rss_ratio']:.2f}x the reference's; GTZAN (1,000 "
+              f"clips) {hours['gtzan']['ours']:.2f} h (reference "
+              f"{hours['gtzan']['reference']:.2f} h), FMA-small (8,000) "
+              f"{hours['fma_small']['ours']:.1f} h ({hours['fma_small']['reference']:.1f} h)")
     print(f"memory: peak RSS {memory['small']['peak_rss_mb']:.0f} MB on "
           f"{memory['small']['clips']} clips, {memory['large']['peak_rss_mb']:.0f} MB on "
           f"{memory['large']['clips']} (x{memory['ratio']:.3f})")

@@ -404,7 +404,10 @@ def random_muq_snapshot(folder: Path, seed: int = SEED, size: str = "tiny") -> P
     from mgc.extractors.muq import MuqNetwork, MuqSettings
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = muq_config(size)
+    # The training-only quantiser as a random projection (the published large model's is a
+    # Mel-RVQ, `use_rvq_target`): both are dropped by inference, and the published code then
+    # loads these tensors strictly. The inference path is the large model's.
+    config = {**muq_config(size), "use_rvq_target": False}
     write_hub_config(folder, config)
     torch.manual_seed(seed)
     network = MuqNetwork(MuqSettings.from_config(config, folder)).eval()
@@ -468,6 +471,15 @@ class MuqReference:
 
         wave, _ = librosa.load(path, sr=self.sample_rate, mono=True)
         return self.embed_wave(wave)
+
+    def server_peak_rss_mb(self) -> float:
+        """The serving process's peak resident set (VmHWM), which holds the model: the
+        reference path's memory is this process's and that one's together."""
+        status = Path(f"/proc/{self.process.pid}/status")
+        for line in status.read_text().splitlines() if status.exists() else ():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -14,7 +14,8 @@ imports, oneDNN set-up) do not swamp the per-clip figures of a short run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,34 @@ it at random (CLAP's processor), so the functions differ there by design. Both p
 also timed on those clips (`at_identity`: ours batched, the reference one clip at a
 time, model and front end only), the speed ratio at identical outputs."""
 
+PROJECTED_CORPORA = {"gtzan": 1000, "fma_small": 8000}
+"""Clips of 30 s in GTZAN and FMA-small: each path's s/clip here times these, in hours (FMA's
+mp3 decode costs a little more than this corpus's .au)."""
+SAME_ARITHMETIC = ("muq",)
+"""The reference runs in a process of its own (MuQ's needs transformers 4), out of the FLOP
+counter's sight; it computes what our eager network does on a 30 s clip (one window)."""
+
 MATMUL_N = 2048
 CONV_SHAPE = (1, 128, 256, 64)
 """Input of the 3x3, 128 -> 128 convolution probe: a mid-network CNN14-like layer."""
 
 
 # --- what runs inside the spawned processes ------------------------------------------------
+
+@contextmanager
+def eager_attention(reference: Any) -> Iterator[None]:
+    """A transformers reference with eager attention while its FLOPs are counted (the
+    counter has no formula for PyTorch's fused CPU attention); as it was afterwards."""
+    config = getattr(getattr(reference, "model", None), "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    if previous is not None:
+        config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        if previous is not None:
+            config._attn_implementation = previous
+
 
 def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
     """(torch FLOPs `run` executed, what it returned): the identity check's forward passes
@@ -73,31 +96,45 @@ def _counted(run: Callable[[], Any]) -> tuple[int, Any]:
 
 
 def measure_roofline() -> dict[str, Any]:
-    """fp32 matmul and 3x3 conv throughput, best of a few repetitions after a warm-up."""
+    """fp32 matmul (MKL's sgemm, torch's default, and oneDNN's) and 3x3 conv throughput,
+    best of a few repetitions after a warm-up."""
     import torch
+
+    from mgc.extractors.kernels import ONEDNN_LINEAR
 
     conv = torch.nn.Conv2d(CONV_SHAPE[1], CONV_SHAPE[1], 3, padding=1, bias=False).eval()
     x = torch.randn(*CONV_SHAPE)
     conv_flop = _counted(lambda: conv(x))[0]
+    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
     with torch.inference_mode():
         conv_s = best_seconds(lambda: conv(x), reps=5)
         conv_last = conv.to(memory_format=torch.channels_last)
         x_last = x.contiguous(memory_format=torch.channels_last)
         conv_last_s = best_seconds(lambda: conv_last(x_last), reps=5)
+        onednn_s = best_seconds(lambda: torch.ops.mkldnn._linear_pointwise(
+            a, b, None, "none", [], ""), reps=10) if ONEDNN_LINEAR else float("inf")
     return {"matmul_n": MATMUL_N, "matmul_gflops": matmul_gflops(MATMUL_N),
+            "onednn_matmul_gflops": 2 * MATMUL_N**3 / onednn_s / 1e9,
             "conv_input_shape": list(CONV_SHAPE), "conv_gflop": conv_flop / 1e9,
             "conv_gflops": conv_flop / conv_s / 1e9,
             "conv_channels_last_gflops": conv_flop / conv_last_s / 1e9}
 
 
-def _eager_run(ours: Any, waves: np.ndarray) -> Callable[[], Any]:
-    """Our path's arithmetic on `waves`, as the FLOP counter can see it. Inside a frozen
-    TorchScript graph the counter sees no ops: the same network is rebuilt and run eagerly
-    (the arithmetic is the same; only its scheduling differs). The hub models run eagerly."""
+def _eager_run(ours: Any, waves: np.ndarray, model: str, weights: Path,
+               device: str) -> Callable[[], Any]:
+    """Our path's arithmetic on `waves`, as the FLOP counter can see it, to be called under
+    `kernels.unfused()`. Inside a frozen TorchScript graph, oneDNN's linear operator or the
+    fused attention the counter sees no ops (or none of their FLOPs): the same network is
+    rebuilt and run eagerly, linear layers as F.linear and attention as matmul-softmax-
+    matmul (the arithmetic is the same; only its scheduling differs)."""
     import torch
 
+    from mgc.extractors.kernels import unfused
+
     if not hasattr(ours, "build_network"):
-        return lambda: ours.embed(waves)
+        with unfused():
+            eager_hub = load_ours(model, str(weights), device)
+        return lambda: eager_hub.embed(waves)
     eager = ours.build_network()
     if ours.weights.path is not None:
         ours.load_weights(eager, ours.weights.path)
@@ -114,6 +151,7 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
     import torch
 
     from mgc.audio import fit_length, load_audio
+    from mgc.extractors.kernels import unfused
 
     set_threads(threads)
     result: dict[str, Any] = {"roofline": measure_roofline(), "models": {}}
@@ -122,10 +160,13 @@ def _check_job(models: list[str], weights_dir: Path, paths: list[Path],
         ours, reference = load_ours(model, str(weights), device), REFERENCES[model](weights)
         decoded = [load_audio(p, ours.sample_rate) for p in paths]
         waves = np.stack([fit_length(d, round(CLIP_SECONDS * ours.sample_rate)) for d in decoded])
-        with torch.inference_mode():
-            ours_flops = _counted(_eager_run(ours, waves))[0]
-        reference_flops, reference_vectors = _counted(
-            lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        with torch.inference_mode(), unfused():
+            ours_flops = _counted(_eager_run(ours, waves, model, weights, device))[0]
+        with eager_attention(reference):
+            reference_flops, reference_vectors = _counted(
+                lambda r=reference, w=waves: np.stack([r.embed_wave(clip) for clip in w]))
+        if model in SAME_ARITHMETIC:     # its FLOPs are out of sight, in another process
+            reference_flops = ours_flops
         at_identity: dict[str, float] = {}
         if model in IDENTITY_SECONDS:     # FLOPs on 30 s clips, identity on one window
             waves = np.stack([fit_length(d, round(IDENTITY_SECONDS[model] * ours.sample_rate))
@@ -166,7 +207,9 @@ def _reference_job(model: str, weights: Path, paths: list[Path], threads: int) -
     seconds = time.perf_counter() - start
     if any(not np.isfinite(v).all() for v in vectors):
         raise RuntimeError(f"{model}: the reference path produced non-finite embeddings")
-    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "matmul_gflops_at_start": probe}
+    server = getattr(reference, "server_peak_rss_mb", lambda: 0.0)()   # MuQ's: its model
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb() + server,
+            "matmul_gflops_at_start": probe}
 
 
 # --- the parent: orchestration and summary ---------------------------------------------------
@@ -194,12 +237,19 @@ def add_roofline(roofline: dict[str, Any], models: dict[str, dict[str, Any]]) ->
     roofline["matmul_gflops"] = max(roofline["matmul_gflops"],
                                     *(run["matmul_gflops_at_start"] for run in runs))
     roofline["best_probe_gflops"] = max(roofline["matmul_gflops"], roofline["conv_gflops"],
-                                        roofline["conv_channels_last_gflops"])
+                                        roofline["conv_channels_last_gflops"],
+                                        roofline["onednn_matmul_gflops"])
     for run in runs:
         run["roofline_fraction"] = run["gflops"] / roofline["matmul_gflops"]
         run["best_probe_fraction"] = run["gflops"] / roofline["best_probe_gflops"]
     for result in models.values():
         result["ours"].update(result["ours"]["by_batch_size"][str(result["ours"]["batch_size"])])
+        result["peak_rss_ratio"] = (result["ours"]["peak_rss_mb"]
+                                    / result["reference"]["peak_rss_mb"])
+        result["projected_hours"] = {
+            corpus: {path: clips * result[path]["s_per_clip"] / 3600
+                     for path in ("ours", "reference")}
+            for corpus, clips in PROJECTED_CORPORA.items()}
 
 
 def benchmark_model(model: str, check: dict[str, Any], root: Path, tracks: list[tuple[str, str]],

@@ -46,9 +46,10 @@ def test_smoke_run_writes_every_field(smoke: tuple[dict[str, Any], dict[str, Any
     assert machine["device"] == "cpu" and machine["torch_version"].startswith("2.")
     assert written["setup"]["clips"] == 2 and written["setup"]["tolerance"] == 1e-4
     roofline = written["roofline"]
-    for key in ("matmul_gflops", "conv_gflop", "conv_gflops", "conv_channels_last_gflops",
-                "best_probe_gflops"):
+    for key in ("matmul_gflops", "onednn_matmul_gflops", "conv_gflop", "conv_gflops",
+                "conv_channels_last_gflops", "best_probe_gflops"):
         assert roofline[key] > 0, key
+    assert set(written["setup"]["notes"]) == {"roofline", "where_the_time_went", "levers"}
     assert set(written["models"]) == set(MODELS)
     for model, dim in MODELS.items():
         result = written["models"][model]
@@ -62,6 +63,10 @@ def test_smoke_run_writes_every_field(smoke: tuple[dict[str, Any], dict[str, Any
         assert result["speedup"] == pytest.approx(
             result["reference"]["s_per_clip"] / result["ours"]["s_per_clip"])
         assert result["ours"]["rtf"] == pytest.approx(30.0 / result["ours"]["s_per_clip"])
+        assert result["peak_rss_ratio"] == pytest.approx(
+            result["ours"]["peak_rss_mb"] / result["reference"]["peak_rss_mb"])
+        assert result["projected_hours"]["fma_small"]["ours"] == pytest.approx(
+            8000 * result["ours"]["s_per_clip"] / 3600)
         assert model in table
     # CNN14 on 30 s is about 120 GFLOP in convolutions alone: a count near zero would mean
     # the counter saw none of the network.

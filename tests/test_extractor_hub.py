@@ -106,21 +106,22 @@ def test_mert_refuses_what_hubert_cannot_compute(mert_folder: Path, tmp_path: Pa
 
 def test_long_audio_is_embedded_in_windows_of_the_trained_length(
         mert_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 62 s clip reaches the model as 5 s windows (and a 2 s tail), never longer: memory
-    depends on the window, not on the clip. The result is the mean over all windows' frames."""
+    """A 62 s clip reaches the model as 5 s windows (and a 2 s tail), never longer, at most
+    30 s of them at a time: memory depends on the window, not on the clip. The result is
+    the mean over all windows' frames."""
     ours = extractors.load("mert", weights=str(mert_folder), device="cpu")
-    lengths: list[int] = []
+    shapes: list[tuple[int, ...]] = []
     forward = ours.model.forward
 
     def recording(values: torch.Tensor, **kwargs: object) -> object:
-        lengths.append(values.shape[-1])
+        shapes.append(tuple(values.shape))
         return forward(values, **kwargs)
 
     monkeypatch.setattr(ours.model, "forward", recording)
     waves = _music_like(62.0, 24000, batch=1)
     embedded = ours.embed(waves)
-    assert max(lengths) == ours.window_samples == 5 * 24000
-    assert lengths == [120000] * 12 + [48000]
+    assert ours.window_samples == 5 * 24000 and ours.windows_per_pass == 6
+    assert shapes == [(6, 120000), (6, 120000), (1, 48000)]
     assert np.isfinite(embedded).all()
     normalised = ours.prepare(torch.from_numpy(waves))
     with torch.inference_mode():
@@ -234,3 +235,20 @@ def test_files_put_where_the_offline_error_says_load_as_pretrained_once_pinned(
     assert described["weights"] == f"m-a-p/MERT-v1-95M@{published.revision}"
     assert (described["weights_file"], described["weights_sha256"]) == (PICKLE, digest)
     assert described["licence"] == "CC-BY-NC-4.0"
+
+
+@pytest.mark.parametrize("model", ["mert", "clap"])
+def test_fused_kernels_compute_the_eager_function(model: str, mert_folder: Path,
+                                                  clap_folder: Path) -> None:
+    """oneDNN's linear layers and fused attention (CLAP's window attention with its
+    relative position bias and shift masks) against plain PyTorch (kernels.unfused()):
+    the same embeddings within 1e-5 of their largest value."""
+    from mgc.extractors.kernels import unfused
+
+    folder = mert_folder if model == "mert" else clap_folder
+    ours = extractors.load(model, weights=str(folder), device="cpu")
+    waves = _music_like(12.0, ours.sample_rate)
+    fast = ours.embed(waves)
+    with unfused():
+        eager = ours.embed(waves)
+    assert np.abs(fast - eager).max() < 1e-5 * np.abs(eager).max()

@@ -278,6 +278,18 @@ def test_configs_this_rebuild_does_not_compute_are_refused(
         extractors.load("muq", weights=str(folder), device="cpu")
 
 
+def test_cpu_optimisations_compute_the_eager_function(tiny: Path) -> None:
+    """Fused attention, oneDNN linear layers, folded BatchNorms and the frozen subsampling
+    against MuQ loaded and run as plain PyTorch (kernels.unfused()): within 1e-5."""
+    from mgc.extractors.kernels import unfused
+
+    waves = _music_like(6.0)
+    fast = extractors.load("muq", weights=str(tiny), device="cpu").embed(waves)
+    with unfused():
+        eager = extractors.load("muq", weights=str(tiny), device="cpu").embed(waves)
+    assert np.abs(fast - eager).max() < 1e-5 * np.abs(eager).max()
+
+
 def test_options_are_checked(tiny: Path) -> None:
     with pytest.raises(ValueError, match=r"layer=3.*0-2"):
         extractors.load("muq", weights=str(tiny), layer=3, device="cpu")

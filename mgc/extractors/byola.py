@@ -18,13 +18,16 @@ from torch import nn
 
 from mgc.config import invalid
 from mgc.extractors.frontend import MelSpectrogram
+from mgc.extractors.kernels import use_onednn_linears
 from mgc.extractors.neural import (
     POOLINGS,
     ExtractorNetwork,
     NeuralExtractor,
     Pooling,
+    Precision,
     check_choice,
     fold_batchnorm,
+    in_pieces,
     pool_over_time,
     run_blocks,
     stack_for_inference,
@@ -96,24 +99,36 @@ class AudioNTT(nn.Module):
         self.dim = conv_dim + d if stack_conv_features else d
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        x = _frames(self.features(log_mel))
+        return self.head(_frames(self.features(log_mel)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The last conv block's frames (batch, time, conv_dim) -> the output frames."""
         fc = self.fc(x)
         return torch.cat([x, fc], dim=-1) if self.stack_conv_features else fc
 
-    def layer_frames(self, log_mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-frame features of every named layer (`layer_specs`), from one pass: each conv
-        block's map flattened as the model flattens its last one, then `fc` and, in v2,
-        `stacked` (the last conv block's frames and `fc` side by side: `forward`'s output)."""
-        maps = (self.block_outputs(log_mel) if self.block_outputs is not None else run_blocks(
-            (self.features[4 * block:4 * block + 4] for block in range(self.conv_blocks)),
-            log_mel))
-        frames = {f"conv{index}": _frames(conv_map) for index, conv_map in enumerate(maps, 1)}
-        x = frames[f"conv{self.conv_blocks}"]
+    def block_maps(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every conv block's map, from one pass through the blocks."""
+        if self.block_outputs is not None:
+            return self.block_outputs(log_mel)
+        return run_blocks((self.features[4 * block:4 * block + 4]
+                           for block in range(self.conv_blocks)), log_mel)
+
+    def layer_vectors(self, maps: tuple[torch.Tensor, ...], pooling: str
+                      ) -> dict[str, torch.Tensor]:
+        """Every named layer (`layer_specs`) pooled over time from the blocks' `maps`: each
+        conv block's map as the model flattens its last one (mel-major, channel-minor),
+        then `fc` and, in v2, `stacked` (the last conv block's frames and `fc` side by
+        side: `forward`'s output). A conv map is pooled where it lies, along its time
+        axis, and only then flattened: the same values as flattening first, without
+        copying the largest map (49 MB per 30 s clip)."""
+        vectors = {f"conv{index}": pool_over_time(conv_map, pooling, dim=3).transpose(1, 2)
+                   .reshape(len(conv_map), -1) for index, conv_map in enumerate(maps, 1)}
+        x = _frames(maps[-1])
         fc = self.fc(x)
-        frames["fc"] = fc
+        vectors["fc"] = pool_over_time(fc, pooling)
         if self.stack_conv_features:
-            frames["stacked"] = torch.cat([x, fc], dim=-1)
-        return frames
+            vectors["stacked"] = pool_over_time(torch.cat([x, fc], dim=-1), pooling)
+        return vectors
 
 
 def _frames(conv_map: torch.Tensor) -> torch.Tensor:
@@ -132,33 +147,45 @@ class ByolaModel(ExtractorNetwork):
         self.encoder = encoder
         self.mean, self.std = normalisation
         self.pooling = pooling
+        self.clips_per_pass: int | None = None
+        """Set on CPU: one clip at a time through the whole network, whose first conv map
+        (49 MB per 30 s clip) is memory-bound, is the fastest per clip and the smallest
+        (neural.in_pieces)."""
 
     def normalised_log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
         log_mel = (self.log_mel(waveforms) + LOG_OFFSET).log()   # (batch, frames, mels)
         return ((log_mel - self.mean) / self.std).transpose(1, 2).unsqueeze(1)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        frames = self.encoder(self.normalised_log_mel(waveforms))
-        return pool_over_time(frames, self.pooling)
+        return in_pieces(lambda piece: pool_over_time(
+            self.encoder(self.normalised_log_mel(piece)), self.pooling),
+            waveforms, self.clips_per_pass)
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
-        frames = self.encoder.layer_frames(self.normalised_log_mel(waveforms))
-        return {name: pool_over_time(x, self.pooling) for name, x in frames.items()}
+        return in_pieces(lambda piece: self.encoder.layer_vectors(
+            self.encoder.block_maps(self.normalised_log_mel(piece)), self.pooling),
+            waveforms, self.clips_per_pass)
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """Fold each BatchNorm into its conv and pool before the ReLU (max-pooling and ReLU
         commute), so the ReLU touches a quarter of the values; on CPU, freeze the stack
-        (with `all_layers`, one frozen graph that returns every block's map)."""
+        (with `all_layers`, one frozen graph that returns every block's map) and run `fc`,
+        70 % of the model's FLOPs, through oneDNN (kernels.py)."""
         layers = list(self.encoder.features)
         blocks = [nn.Sequential(fold_batchnorm(conv, batchnorm), pool, relu)
                   for conv, batchnorm, relu, pool in zip(*[iter(layers)] * 4, strict=True)]
         stack = stack_for_inference(blocks if all_layers else
                                     [layer for block in blocks for layer in block],
-                                    all_layers, device, torch.zeros(1, 1, N_MELS, 96))
+                                    all_layers, frozen, torch.zeros(1, 1, N_MELS, 96))
         if all_layers:
             self.encoder.block_outputs = stack
         else:
             self.encoder.features = stack
+        if device.type == "cpu":
+            self.clips_per_pass = 1
+        if frozen:
+            use_onednn_linears(self.encoder.fc)
 
 
 class ByolaExtractor(NeuralExtractor):
@@ -174,8 +201,9 @@ class ByolaExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", variant: Variant = "v2",
                  normalisation: Literal["paper", "train"] | list[float] = "paper",
-                 pooling: Pooling = "mean+max", layers: LayerMode = LAST, device: str = "auto",
-                 seed: int = 0, progress: bool = True) -> None:
+                 pooling: Pooling = "mean+max", layers: LayerMode = LAST,
+                 precision: Precision = "fp32", device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         check_choice("variant", variant, get_args(Variant))
         check_choice("pooling", pooling, POOLINGS)
         self.variant = variant
@@ -184,7 +212,7 @@ class ByolaExtractor(NeuralExtractor):
         self.official_weights = VARIANTS[variant][2]
         self.sample_rate = SAMPLE_RATE
         super().__init__(weights=weights, device=device, seed=seed, layers=layers,
-                         progress=progress)
+                         precision=precision, progress=progress)
         self.dim = self.network.encoder.dim
 
     @classmethod

@@ -23,6 +23,7 @@ fitting 10 s, uses its global branch only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,7 +32,8 @@ import torch
 
 from mgc.extractors.foundation import FoundationExtractor, import_transformers
 from mgc.extractors.hub import PICKLE, HubModel, PinnedWeights, load_pretrained
-from mgc.extractors.neural import check_choice
+from mgc.extractors.kernels import fused, use_onednn_linears
+from mgc.extractors.neural import Precision, check_choice
 from mgc.extractors.weights import WeightsError
 
 SAMPLE_RATE = 48000
@@ -58,6 +60,42 @@ VARIANTS: dict[str, HubModel] = {
 }
 
 
+def fused_window_attention(attention: Any, hidden_states: torch.Tensor,
+                           attention_mask: torch.Tensor | None = None,
+                           output_attentions: bool | None = False) -> tuple[torch.Tensor, ...]:
+    """HTSAT's window attention (transformers' `ClapAudioSelfAttention.forward`, which is
+    eager only) through PyTorch's fused `scaled_dot_product_attention`: the relative
+    position bias and the shifted windows' mask become its additive mask. The same
+    function (tests/test_extractor_hub.py); under `kernels.unfused()`, or when the
+    attention weights are asked for, the eager original runs."""
+    if not fused() or output_attentions:
+        return type(attention).forward(attention, hidden_states, attention_mask,
+                                       output_attentions)
+    batch, tokens, _ = hidden_states.shape
+    shape = (batch, tokens, -1, attention.attention_head_size)
+    query, key, value = (layer(hidden_states).view(shape).transpose(1, 2)
+                         for layer in (attention.query, attention.key, attention.value))
+    bias = attention.relative_position_bias_table[attention.relative_position_index.view(-1)]
+    bias = bias.view(tokens, tokens, -1).permute(2, 0, 1)            # (heads, tokens, tokens)
+    if attention_mask is None:
+        mask = bias.unsqueeze(0).expand(batch, -1, -1, -1)
+    else:                     # windows of each image in turn, each with its own shift mask
+        windows = attention_mask.shape[0]
+        mask = (bias.unsqueeze(0) + attention_mask.unsqueeze(1)).repeat(batch // windows, 1, 1, 1)
+    context = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask.to(query.dtype))
+    return (context.transpose(1, 2).reshape(batch, tokens, attention.all_head_size),)
+
+
+def use_fused_window_attention(model: torch.nn.Module) -> None:
+    """Every HTSAT window attention of `model` through `fused_window_attention`."""
+    from transformers.models.clap.modeling_clap import ClapAudioSelfAttention
+
+    for module in model.modules():
+        if isinstance(module, ClapAudioSelfAttention):
+            module.forward = partial(fused_window_attention, module)
+
+
 def projected(output: Any) -> torch.Tensor:
     """The projected embeddings from `get_audio_features`/`get_text_features`: a tensor in
     transformers 4, the `pooler_output` of a model output in transformers 5."""
@@ -70,14 +108,15 @@ class ClapExtractor(FoundationExtractor):
     name = "clap"
 
     def __init__(self, weights: str | Path = "pretrained", variant: Variant = DEFAULT_VARIANT,
-                 revision: str | None = None, device: str = "auto",
-                 progress: bool = True) -> None:
+                 revision: str | None = None, precision: Precision = "fp32",
+                 device: str = "auto", progress: bool = True) -> None:
         check_choice("variant", variant, get_args(Variant))
         self.variant = variant
         self.sample_rate = SAMPLE_RATE
         self.window_samples = round(WINDOW_SECONDS * SAMPLE_RATE)
         self._tokenizer: Any = None
-        super().__init__(weights=weights, device=device, progress=progress,
+        super().__init__(weights=weights, device=device, precision=precision,
+                         progress=progress,
                          model=VARIANTS[variant].at(revision),
                          pinned=tuple(model.weights for model in VARIANTS.values()))
 
@@ -94,6 +133,10 @@ class ClapExtractor(FoundationExtractor):
         model = load_pretrained(transformers.ClapModel, self.snapshot)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.dim = model.config.projection_dim
+        use_fused_window_attention(self.model.audio_model)
+        self.optimise_for_cpu(self.model.audio_model)
+        if self.cpu_float32:
+            use_onednn_linears(self.model.audio_projection)
 
     def input_features(self, windows: torch.Tensor) -> torch.Tensor:
         """The processor's log-mel input for windows of at most 10 s each."""

@@ -45,6 +45,10 @@ class MelSpectrogram(nn.Module):
                              persistent=False)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(waveforms.device.type, enabled=False):   # float32 under bf16
+            return self.mel_spectrogram(waveforms.float())
+
+    def mel_spectrogram(self, waveforms: torch.Tensor) -> torch.Tensor:
         spectrum = torch.stft(waveforms, n_fft=self.n_fft, hop_length=self.hop_length,
                               win_length=self.win_length, window=self.window,
                               center=self.center, pad_mode="reflect", return_complex=True)

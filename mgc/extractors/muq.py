@@ -49,6 +49,8 @@ from mgc.extractors.foundation import (
 )
 from mgc.extractors.frontend import MelSpectrogram
 from mgc.extractors.hub import SAFETENSORS, HubModel, PinnedWeights, read_config
+from mgc.extractors.kernels import fused
+from mgc.extractors.neural import Precision, fold_batchnorm_into, freeze_for_cpu
 from mgc.extractors.weights import WeightsError, load_into
 from mgc.layers import LAST
 
@@ -215,6 +217,21 @@ class MuqNetwork(nn.Module):
     def depth(self) -> int:
         return len(self.conformer.layers)
 
+    def prepare_inference(self) -> None:
+        """For CPU inference, the same function faster: every BatchNorm folded into the
+        conv before it (the subsampling's and each conformer layer's depthwise conv), and
+        the subsampling's conv stack (62 % of MuQ-large's FLOPs) frozen with oneDNN's
+        layouts kept between its layers (neural.freeze_for_cpu)."""
+        for block in self.conv.conv:
+            for index in (1, 2, 3) if block.shortcut else (1, 2):
+                fold_batchnorm_into(getattr(block, f"conv{index}"), getattr(block, f"bn{index}"))
+                setattr(block, f"bn{index}", nn.Identity())
+        for layer in self.conformer.layers:
+            convolution = layer.conv_module
+            fold_batchnorm_into(convolution.depthwise_conv, convolution.batch_norm)
+            convolution.batch_norm = nn.Identity()
+        self.conv.conv = freeze_for_cpu(self.conv.conv, torch.zeros(1, 1, N_MELS, 64))
+
     def hidden_states(self, waveforms: torch.Tensor, upto: int | None = None
                       ) -> list[torch.Tensor]:
         """Hidden states 0..`upto` (default all), each (batch, tokens, width), as MuQ's
@@ -274,12 +291,14 @@ class MuqExtractor(FoundationExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", revision: str | None = None,
                  layer: int | Literal["last"] = LAST, window_seconds: float = WINDOW_SECONDS,
-                 device: str = "auto", progress: bool = True) -> None:
+                 precision: Precision = "fp32", device: str = "auto",
+                 progress: bool = True) -> None:
         check_range("window_seconds", window_seconds, 1.0, 60.0)
         self.layer_option = layer
         self.sample_rate = SAMPLE_RATE
         self.window_samples = round(window_seconds * SAMPLE_RATE)
-        super().__init__(weights=weights, device=device, progress=progress,
+        super().__init__(weights=weights, device=device, precision=precision,
+                         progress=progress,
                          model=PUBLISHED.at(revision), pinned=(PUBLISHED.weights,))
 
     def load_model(self, folder: Path) -> None:
@@ -289,6 +308,12 @@ class MuqExtractor(FoundationExtractor):
         self.layer = hidden_state_index(self.layer_option, settings.encoder_depth)
         self.model = load_muq(folder, settings).to(self.device)
         self.dim = settings.encoder_dim
+        if self.cpu_float32 and fused():
+            self.model.prepare_inference()
+        self.optimise_for_cpu(self.model)
+
+    def attention_configs(self) -> tuple[Any, ...]:
+        return (self.model.conformer.config,)
 
     def _check_config(self, folder: Path) -> None:
         """The pinned revision's config.json is the file others pin (hub.py has checked the

@@ -7,17 +7,19 @@ it. This class does the rest the same way for all of them.
 
 from __future__ import annotations
 
+import copy
+import ctypes
+import gc
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mgc.config import invalid
 from mgc.extractors.base import Extractor
@@ -26,6 +28,27 @@ from mgc.layers import ALL, LAST
 
 Pooling = Literal["mean+max", "mean"]
 POOLINGS: tuple[str, ...] = get_args(Pooling)
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+FP32 = "fp32"
+
+
+@contextmanager
+def reduced_precision(device: torch.device, precision: str) -> Iterator[None]:
+    """`precision: bf16`: the network's convolutions and matrix products in bfloat16
+    (torch.autocast; oneDNN's AVX-512 BF16 kernels on CPU), the front ends kept in float32
+    (frontend.py); `fp32` changes nothing."""
+    if precision == FP32:
+        yield
+        return
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        yield
+
+
+def precision_metadata(precision: str) -> dict[str, str]:
+    """`precision` for an embedding file's metadata: absent for fp32, so a default run's
+    files are byte for byte what they were before the option existed."""
+    return {} if precision == FP32 else {"precision": precision}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,6 +90,42 @@ def full_float32(device: torch.device) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
 
 
+INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                  "xavier_uniform_", "xavier_normal_", "constant_", "zeros_", "ones_")
+
+
+@contextmanager
+def uninitialised() -> Iterator[None]:
+    """Layers built inside leave their parameters as allocated (`torch.nn.init` does
+    nothing), for a network whose every weight a file is about to replace: memory never
+    touched is never resident, so loading holds one copy of the weights, not two."""
+    saved = {name: getattr(nn.init, name) for name in INIT_FUNCTIONS}
+    for name in INIT_FUNCTIONS:
+        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
+def return_freed_memory() -> None:
+    """Hand the heap pages freed while a model loaded back to the operating system (glibc's
+    `malloc_trim`; a no-op elsewhere).
+
+    Loading leaves hundreds of MB freed but mapped (the weights file's tensors, the random
+    initial weights they replaced, the float32 weights a frozen graph converted), in pieces
+    below glibc's 32 MB mmap threshold; a 30 s clip's feature maps are larger, so they are
+    mapped afresh and the peak stacks on top of that garbage (CNN14: 130 MB)."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    gc.collect()
+    trim(0)
+
+
 def pool_over_time(frames: torch.Tensor, pooling: str, dim: int = 1) -> torch.Tensor:
     """Clip vector from per-frame features: max + mean summed (as BYOL-A and PANNs do), or mean."""
     mean = frames.mean(dim=dim)
@@ -84,11 +143,56 @@ def freeze_for_cpu(convolutions: nn.Module, example: torch.Tensor) -> nn.Module:
     than eager PyTorch (benchmarks/extract.py). torch.compile gains less here and needs a
     C++ toolchain at run time, so TorchScript is used despite its deprecation notices,
     which are silenced here only. The traced graph holds no shapes: any clip length runs.
+
+    `convolutions` is consumed: the optimised graph keeps its weights in oneDNN's layout,
+    while TorchScript's global compilation unit keeps the traced float32 tensors alive for
+    the life of the process (CNN14: 300 MB, the whole cost of a second copy of its
+    weights), so their storage is released here once the graph is shown not to read them.
     """
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", DeprecationWarning)
+        for module in convolutions.modules():    # weights read from a file: storage that
+            for name, weight in module.named_parameters(recurse=False):  # can be freed
+                if not weight.untyped_storage().resizable():
+                    setattr(module, name, nn.Parameter(weight.clone(), requires_grad=False))
         traced = torch.jit.trace(convolutions.eval(), example)
-        return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    if not any(node.kind() == "prim::Constant" and isinstance(node.output().type(),
+                                                               torch.TensorType)
+               for node in frozen.graph.nodes()):
+        for tensor in (*convolutions.parameters(), *convolutions.buffers()):
+            if tensor.untyped_storage().resizable():
+                tensor.untyped_storage().resize_(0)
+    return frozen
+
+
+def freeze_in_segments(layers: list[nn.Module], example: torch.Tensor,
+                       max_weight_bytes: int) -> nn.Module:
+    """`layers` in sequence, frozen for CPU (`freeze_for_cpu`) as consecutive segments of
+    at most `max_weight_bytes` of weights each (a larger layer alone).
+
+    `optimize_for_inference` holds two more copies of a graph's weights while it converts
+    them to oneDNN's layout: frozen whole, CNN14 peaked 520 MB above its steady state,
+    more than the reference path's whole peak allows. In segments, the extra is two copies
+    of the largest segment; the activations change layout at each boundary, an exact copy
+    of a map that is small by then."""
+    segments: list[list[nn.Module]] = [[]]
+    size = 0
+    for layer in layers:
+        layer_bytes = sum(p.numel() * p.element_size() for p in layer.parameters())
+        if segments[-1] and size + layer_bytes > max_weight_bytes:
+            segments.append([])
+            size = 0
+        segments[-1].append(layer)
+        size += layer_bytes
+    frozen = []
+    for segment in segments:
+        module = nn.Sequential(*segment).eval()
+        with torch.no_grad():
+            following = module(example)
+        frozen.append(freeze_for_cpu(module, example))
+        example = following
+    return frozen[0] if len(frozen) == 1 else nn.Sequential(*frozen)
 
 
 def run_blocks(blocks: Iterable[nn.Module], x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -112,18 +216,32 @@ class BlockOutputs(nn.Module):
         return run_blocks(self.blocks, x)
 
 
-def stack_for_inference(blocks: list[nn.Module], all_layers: bool, device: torch.device,
+def stack_for_inference(blocks: list[nn.Module], all_layers: bool, frozen: bool,
                         example: torch.Tensor) -> nn.Module:
     """The conv blocks as one module for inference: their final output (`layers: last`,
-    exactly as before layers existed) or every block's output (`all`); frozen on CPU."""
+    exactly as before layers existed) or every block's output (`all`); `frozen` for CPU."""
     stack = BlockOutputs(blocks) if all_layers else nn.Sequential(*blocks)
-    return freeze_for_cpu(stack, example) if device.type == "cpu" else stack
+    return freeze_for_cpu(stack, example) if frozen else stack
 
 
 def fold_batchnorm(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d) -> nn.Conv2d:
     """conv followed by BatchNorm (in eval mode) as one conv with bias: the same function,
-    one pass over the activations fewer."""
-    return fuse_conv_bn_eval(conv.eval(), batchnorm.eval())
+    one pass over the activations fewer. `conv` is left as it was."""
+    return fold_batchnorm_into(copy.deepcopy(conv), batchnorm)
+
+
+def fold_batchnorm_into(conv: nn.Conv2d, batchnorm: nn.BatchNorm2d) -> nn.Conv2d:
+    """`fold_batchnorm` in place: `conv` becomes the folded conv (returned). Its weight is
+    scaled where it lies, so folding holds no second copy of it (CNN14's largest is 144 MB);
+    the arithmetic is torch's `fuse_conv_bn_weights`, to the bit."""
+    with torch.no_grad():
+        inverse_std = torch.rsqrt(batchnorm.running_var + batchnorm.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(batchnorm.running_mean)
+        conv.weight.mul_((batchnorm.weight * inverse_std).reshape(
+            -1, *[1] * (conv.weight.dim() - 1)))
+        conv.bias = nn.Parameter((bias - batchnorm.running_mean) * inverse_std
+                                 * batchnorm.weight + batchnorm.bias)
+    return conv
 
 
 def check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -132,14 +250,36 @@ def check_choice(key: str, value: Any, allowed: tuple[Any, ...]) -> None:
         raise invalid(key, value, f"allowed values are {', '.join(map(str, allowed))}")
 
 
+def in_pieces(run: Callable[[torch.Tensor], Any], x: torch.Tensor, size: int | None) -> Any:
+    """`run` on `x` cut along its first axis into pieces of at most `size` (None: whole),
+    the outputs (tensors, or tuples or dicts of tensors) joined again: the same function, with the
+    activations of one piece alive at a time.
+
+    The conv stacks run this way on CPU: a 30 s clip's first feature maps take 49 MB
+    (BYOL-A, CNN14, VGGish's 31 examples alike), so a batch of 8 held hundreds of MB for no
+    speed, those layers being memory-bound. A convolution's output for one clip does not
+    depend on the others in its batch, so the bytes are the same; the layers after the
+    stacks still see the whole batch (MKL's sgemm rounds differently by batch size)."""
+    if size is None or len(x) <= size:
+        return run(x)
+    pieces = [run(piece) for piece in x.split(size)]
+    if isinstance(pieces[0], dict):
+        return {key: torch.cat([piece[key] for piece in pieces]) for key in pieces[0]}
+    if isinstance(pieces[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*pieces, strict=True))
+    return torch.cat(pieces)
+
+
 class ExtractorNetwork(nn.Module):
     """The whole model as one module: waveforms (batch, samples) -> clip vectors (batch, dim),
     front end included."""
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """Make the network fast for inference on `device` once its weights are loaded
-        (fold BatchNorm, freeze conv stacks); the function it computes must not change.
-        With `all_layers`, `forward_layers` must still see every block's output."""
+        (fold BatchNorm; with `frozen`, the CPU float32 path: conv stacks frozen, linear
+        layers through oneDNN); the function it computes must not change. With
+        `all_layers`, `forward_layers` must still see every block's output."""
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every named layer pooled to clip vectors, in depth order, from one forward pass;
@@ -153,18 +293,24 @@ class NeuralExtractor(Extractor):
     official_weights: WeightFile
 
     def __init__(self, *, weights: str | Path, device: str, seed: int, layers: str = LAST,
-                 progress: bool = True) -> None:
+                 precision: str = FP32, progress: bool = True) -> None:
         check_choice("layers", layers, (LAST, ALL))
+        check_choice("precision", precision, PRECISIONS)
+        self.precision = precision
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.weights = resolve_weights(weights, self.official_weights, progress=progress)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            network = self.build_network()
+            with uninitialised() if self.weights.path is not None else nullcontext():
+                network = self.build_network()
         if self.weights.path is not None:
             self.load_weights(network, self.weights.path)
-        network.eval().prepare_inference(self.device, all_layers=layers == ALL)
+        network.eval().prepare_inference(
+            self.device, all_layers=layers == ALL,
+            frozen=self.device.type == "cpu" and precision == FP32)
         self.network = network.to(self.device)
+        return_freed_memory()
         self.layers = self.layer_specs(vars(self)) if layers == ALL else ()
 
     @abstractmethod
@@ -178,12 +324,14 @@ class NeuralExtractor(Extractor):
     def embed_batch(self, waveforms: np.ndarray) -> np.ndarray:
         if self.layers:
             return self.embed_layers_batch(waveforms)[self.layers[-1].name]
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), \
+                reduced_precision(self.device, self.precision):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return self.network(batch).float().cpu().numpy()
 
     def embed_layers_batch(self, waveforms: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), \
+                reduced_precision(self.device, self.precision):
             batch = torch.from_numpy(np.ascontiguousarray(waveforms)).to(self.device)
             return {name: vectors.float().cpu().numpy()
                     for name, vectors in self.network.forward_layers(batch).items()}
@@ -191,4 +339,5 @@ class NeuralExtractor(Extractor):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "weights": self.weights.label,
                 "weights_sha256": self.weights.sha256,
-                "seed": self.seed if self.weights.path is None else None}
+                "seed": self.seed if self.weights.path is None else None,
+                **precision_metadata(self.precision)}

@@ -21,12 +21,14 @@ from torch import nn
 from mgc.config import invalid
 from mgc.extractors.neural import (
     POOLINGS,
+    BlockOutputs,
     ExtractorNetwork,
     NeuralExtractor,
     Pooling,
+    Precision,
     check_choice,
+    in_pieces,
     pool_over_time,
-    run_blocks,
     stack_for_inference,
 )
 from mgc.extractors.weights import (
@@ -51,6 +53,7 @@ MEL_MIN_HZ, MEL_MAX_HZ = 125.0, 7500.0
 LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96           # 0.96 s, non-overlapping
 EMBEDDING_DIM = 128
+CLIPS_PER_PASS = 2
 QUANTISE_RANGE = (-2.0, 2.0)
 CONV_BLOCKS = ((64,), (128,), (256, 256), (512, 512))
 """The VGG stack [64 M 128 M 256 256 M 512 512 M] as its four blocks, each ending in a pool."""
@@ -135,6 +138,10 @@ class Vggish(ExtractorNetwork):
             layers.append(nn.MaxPool2d(2, stride=2))
         self.features = nn.Sequential(*layers)
         self.block_outputs: nn.Module | None = None
+        self.clips_per_pass: int | None = None
+        """Set on CPU: clips at a time through the front end and the conv stack
+        (neural.in_pieces). A 30 s clip's 31 examples have 49 MB of first conv maps; two
+        clips at a time run as fast per clip as eight, at a quarter of the memory."""
         head: list[nn.Module] = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096),
                                  nn.ReLU(), nn.Linear(4096, EMBEDDING_DIM)]
         self.embeddings = nn.Sequential(*head, *([nn.ReLU()] if final_relu else []))
@@ -144,9 +151,19 @@ class Vggish(ExtractorNetwork):
 
     def embed_examples(self, examples: torch.Tensor) -> torch.Tensor:
         """(n, 96, 64) log-mel examples -> (n, 128) embeddings, postprocessed if PCA is set."""
-        x = self.features(examples.unsqueeze(1))                  # (n, 512, 6, 4)
-        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)         # NHWC flatten, as TF did
+        return self.head(self.features(examples.unsqueeze(1)))
+
+    def head(self, maps: torch.Tensor) -> torch.Tensor:
+        """The conv stack's (n, 512, 6, 4) maps -> (n, 128) embeddings."""
+        x = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)    # NHWC flatten, as TF did
         return self.postprocessed(self.embeddings(x))
+
+    def example_maps(self, stack: nn.Module, waveforms: torch.Tensor) -> Any:
+        """`stack` (conv layers) on every example of the clips, `clips_per_pass` clips at a
+        time: (batch * examples, ch, time, mel) maps, or a tuple of them."""
+        def convolved(piece: torch.Tensor) -> Any:
+            return stack(self.examples(piece).reshape(-1, 1, EXAMPLE_FRAMES, N_MELS))
+        return in_pieces(convolved, waveforms, self.clips_per_pass)
 
     def postprocessed(self, x: torch.Tensor) -> torch.Tensor:
         """The 128-d layer through the PCA postprocessing, where it is set."""
@@ -163,13 +180,15 @@ class Vggish(ExtractorNetwork):
                 if isinstance(layer, nn.MaxPool2d)]
         return [self.features[start:end] for start, end in zip([0, *ends], ends, strict=False)]
 
-    def prepare_inference(self, device: torch.device, all_layers: bool = False) -> None:
+    def prepare_inference(self, device: torch.device, all_layers: bool = False,
+                          frozen: bool = False) -> None:
         """On CPU, freeze the conv stack (no BatchNorm to fold in VGGish); with `all_layers`,
         into one graph that returns every block's map."""
-        if device.type != "cpu" and not all_layers:
+        self.clips_per_pass = CLIPS_PER_PASS if device.type == "cpu" else None
+        if not frozen and not all_layers:
             return
         blocks = self.conv_blocks() if all_layers else list(self.features)
-        stack = stack_for_inference(blocks, all_layers, device,
+        stack = stack_for_inference(blocks, all_layers, frozen,
                                     torch.zeros(1, 1, EXAMPLE_FRAMES, N_MELS))
         if all_layers:
             self.block_outputs = stack
@@ -177,11 +196,11 @@ class Vggish(ExtractorNetwork):
             self.features = stack
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
-        examples = self.examples(waveforms)
-        batch, n_examples = examples.shape[:2]
-        x = examples.reshape(batch * n_examples, 1, EXAMPLE_FRAMES, N_MELS)
-        maps = (self.block_outputs(x) if self.block_outputs is not None
-                else run_blocks(self.conv_blocks(), x))
+        stack = (self.block_outputs if self.block_outputs is not None
+                 else BlockOutputs(self.conv_blocks()))
+        maps = self.example_maps(stack, waveforms)
+        batch = len(waveforms)
+        n_examples = len(maps[0]) // batch
         per_example: dict[str, torch.Tensor] = {}
         for index, conv_map in enumerate(maps, 1):               # (n, ch, time, mel)
             frames = conv_map.mean(dim=3).transpose(1, 2)         # (n, time, ch)
@@ -199,10 +218,8 @@ class Vggish(ExtractorNetwork):
                 in per_example.items()}
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        examples = self.examples(waveforms)
-        batch, n_examples = examples.shape[:2]
-        vectors = self.embed_examples(examples.reshape(batch * n_examples, EXAMPLE_FRAMES, N_MELS))
-        return pool_over_time(vectors.reshape(batch, n_examples, EMBEDDING_DIM), self.pooling)
+        vectors = self.head(self.example_maps(self.features, waveforms))
+        return pool_over_time(vectors.reshape(len(waveforms), -1, EMBEDDING_DIM), self.pooling)
 
 
 class VggishExtractor(NeuralExtractor):
@@ -218,8 +235,9 @@ class VggishExtractor(NeuralExtractor):
 
     def __init__(self, weights: str | Path = "pretrained", postprocess: bool = True,
                  pca: str | Path = PRETRAINED, final_relu: bool = True,
-                 pooling: Pooling = "mean", layers: LayerMode = LAST, device: str = "auto",
-                 seed: int = 0, progress: bool = True) -> None:
+                 pooling: Pooling = "mean", layers: LayerMode = LAST,
+                 precision: Precision = "fp32", device: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         check_choice("pooling", pooling, POOLINGS)
         check_choice("postprocess", postprocess, (True, False))
         check_choice("final_relu", final_relu, (True, False))
@@ -234,7 +252,7 @@ class VggishExtractor(NeuralExtractor):
         self.pca: ResolvedWeights | None = (
             resolve_weights(pca, OFFICIAL_PCA, progress=progress) if postprocess else None)
         super().__init__(weights=weights, device=device, seed=seed, layers=layers,
-                         progress=progress)
+                         precision=precision, progress=progress)
         if self.pca is not None and self.pca.path is not None:
             self.network.pca = tuple(t.to(self.device) for t in load_pca(self.pca.path))
 

@@ -168,4 +168,8 @@ def load_into(network: torch.nn.Module, state: Mapping[str, torch.Tensor], sourc
             problems.append(f"{what}: {', '.join(names[:6])}{more}")
     if problems:
         raise WeightsError(f"{source} does not fit the network: {'; '.join(problems)}")
-    network.load_state_dict(state, strict=True)
+    # The file's tensors become the network's (in its dtypes), not copies: one copy of the
+    # weights in memory instead of two while loading (CNN14: 300 MB).
+    own = network.state_dict()
+    network.load_state_dict({name: value.to(own[name].dtype) for name, value in state.items()},
+                            strict=True, assign=True)
