@@ -228,7 +228,7 @@ def test_building_an_extractor_leaves_the_global_rng_alone() -> None:
     ("byola", {"pooling": "max", "variant": "v2"}, r"^byola\.pooling='max'.*mean\+max, mean"),
     ("panns", {"pooling": "max"}, r"^panns\.pooling='max'.*mean\+max, mean"),
     ("panns", {"poolin": "max"},
-     r"^panns\.poolin: unknown.*device, layers, pooling, seed, weights"),
+     r"^panns\.poolin: unknown.*device, layers, pooling, precision, seed, weights"),
     ("vggish", {"pca": "random"}, r"^vggish\.pca='random'"),
     ("vggish", {"postprocess": "yes"}, r"^vggish\.postprocess='yes'"),
     ("panns", {"device": "tpu"}, r"device='tpu'"),
