@@ -289,7 +289,7 @@ def sweep(
     import shlex
     import time
 
-    from mgc.pipeline.experiments import (
+    from mgc.pipeline.dvc_experiments import (
         DONE,
         QUEUED,
         RUNNING,
@@ -381,13 +381,8 @@ def report(
     import json
 
     from mgc.pipeline.comparisons import git_predictions, paired_comparisons
-    from mgc.pipeline.experiments import (
-        DONE,
-        ExperimentsError,
-        exp_show,
-        experiment_table,
-        parse_exp_show,
-    )
+    from mgc.pipeline.dvc_experiments import DONE, ExperimentsError, exp_show, parse_exp_show
+    from mgc.pipeline.experiments import experiment_table
     from mgc.pipeline.experiments_report import own_scores, write_experiments_report
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None

@@ -25,26 +25,23 @@ import pytest
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.pipeline.experiments import (
+from mgc.pipeline.dvc_experiments import (
     DONE,
     FAILED,
     QUEUED,
     ExperimentsError,
-    changed_params,
     exp_show,
-    experiment_table,
-    is_paper_configuration,
-    loss_heads,
-    metric_share,
     parse_exp_show,
     queue_command,
 )
+from mgc.pipeline.experiments import changed_params, experiment_table, is_paper_configuration
 from mgc.pipeline.experiments_report import (
     EXPERIMENT_FACTORS,
     domain_markdown,
     factor_rows,
     write_experiments_report,
 )
+from mgc.pipeline.loss_labels import loss_heads, metric_share
 from mgc.pipeline.sweeps import SweepExperiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,7 +237,7 @@ def test_polling_while_workers_run_retries_a_transient_failure(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """DVC's `exp show` can fail on a worker's temporary copy vanishing under it; polling
     retries, and gives up (raising) only when every attempt fails."""
-    from mgc.pipeline import experiments
+    from mgc.pipeline import dvc_experiments as experiments
 
     calls: list[int] = []
 
@@ -371,7 +368,7 @@ def test_a_sweep_wide_override_is_part_of_the_reference_point(
 
 def test_report_reads_every_commits_experiments_when_asked(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from mgc.pipeline import experiments
+    from mgc.pipeline import dvc_experiments as experiments
 
     seen: list[list[str]] = []
 
@@ -442,7 +439,7 @@ def test_layer_plot_has_one_line_per_extractor_with_intervals(tmp_path: Path) ->
 def test_layer_runs_reach_the_plot_through_the_experiment_table() -> None:
     """Run metrics as the train stage writes them for a named layer (`layer_depth`,
     `layer_count`) and for `weighted` become table columns the layer plot reads."""
-    from mgc.pipeline.experiments import DONE, ExperimentRecord
+    from mgc.pipeline.dvc_experiments import DONE, ExperimentRecord
     from mgc.pipeline.experiments_report import layer_depth_figure
 
     base = {"train.layer": "last", "embed.models": ["vggish"]}

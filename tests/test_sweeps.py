@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.pipeline.experiments import loss_heads, loss_weight_keys, metric_share
+from mgc.pipeline.loss_labels import loss_heads, loss_weight_keys, metric_share
 from mgc.pipeline.sweeps import (
     SweepError,
     format_override,
