@@ -20,7 +20,7 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,38 @@ def exp_show_while_running(repo: Path = Path("."), attempts: int = 5,
         except ExperimentsError:
             time.sleep(wait_s)
     return exp_show(repo)
+
+
+ABSENT = "absent"
+
+
+def wait_for_experiments(names: Sequence[str], echo: Callable[[str], None],
+                         poll_s: float = 5.0, absent_polls: int = 24,
+                         show: Callable[[], list[dict[str, Any]]] | None = None,
+                         ) -> dict[str, str]:
+    """Poll `dvc exp show` until every experiment of `names` is done or failed; returns
+    each name's state. `echo` hears a line whenever the counts change.
+
+    `dvc exp show` can leave out a running experiment for a moment (its worker's copy
+    vanishing under it), so a name missing from one listing is not taken as finished: only
+    a name missing from `absent_polls` listings in a row is given up on (`ABSENT`).
+    """
+    show = show or exp_show_while_running
+    started, last, missing = time.monotonic(), "", dict.fromkeys(names, 0)
+    while True:
+        listed = {r.name: r.state for r in parse_exp_show(show()) if r.name in missing}
+        states = {}
+        for name in names:
+            missing[name] = 0 if name in listed else missing[name] + 1
+            states[name] = listed.get(name, ABSENT if missing[name] >= absent_polls else QUEUED)
+        counts = {state: list(states.values()).count(state) for state in set(states.values())}
+        line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        if line != last:
+            echo(f"[{time.monotonic() - started:6.0f} s] {line}")
+            last = line
+        if all(state in (DONE, FAILED, ABSENT) for state in states.values()):
+            return states
+        time.sleep(poll_s)
 
 
 def uncommitted_changes(repo: Path = Path(".")) -> list[str]:
