@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mgc.pipeline.comparisons import git_predictions, paired_comparisons, with_own_comparisons
-from mgc.statistics import TWO_LEVEL, mcnemar_exact, two_level_bootstrap
+from mgc.statistics import SEED_PERMUTATION, mcnemar_exact, seed_permutation, two_level_bootstrap
 
 
 def _predictions(right: list[list[bool]], ids: list[str] | None = None,
@@ -51,17 +51,18 @@ def test_one_seed_each_is_tested_with_exact_mcnemar_and_no_detectable_size() -> 
 
 def test_several_seeds_are_tested_over_seeds_and_tracks_and_adjusted_together() -> None:
     rng = np.random.default_rng(0)
-    ref = rng.random((3, 60)) < 0.7
+    ref = rng.random((5, 60)) < 0.7
     same = ref.copy()
     same[:, :2] = ~same[:, :2]  # a change on two tracks: not significant
     tables = {"ref": _predictions(ref.tolist()), "same": _predictions(same.tolist()),
-              "all": _predictions(np.ones((3, 60), dtype=bool).tolist())}
+              "all": _predictions(np.ones((5, 60), dtype=bool).tolist())}
     out = paired_comparisons(_rows("ref", "same", "all"), lambda rev, s, m: tables[rev])
-    assert list(out["test"]) == [TWO_LEVEL, TWO_LEVEL]
-    expected = two_level_bootstrap(ref.astype(float), same.astype(float))
-    assert out.iloc[0]["p_value"] == pytest.approx(expected.p_value)
-    assert out.iloc[0]["difference_low"] == pytest.approx(expected.low)
-    assert out.iloc[0]["minimum_detectable"] > 0 and list(out["seeds"]) == [3, 3]
+    assert list(out["test"]) == [SEED_PERMUTATION, SEED_PERMUTATION]
+    interval = two_level_bootstrap(ref.astype(float), same.astype(float))
+    assert out.iloc[0]["p_value"] == pytest.approx(seed_permutation(ref.astype(float),
+                                                                    same.astype(float)))
+    assert out.iloc[0]["difference_low"] == pytest.approx(interval.low)
+    assert out.iloc[0]["minimum_detectable"] > 0 and list(out["seeds"]) == [5, 5]
     q, p = out["q_value"].to_numpy(), out["p_value"].to_numpy()
     # Benjamini-Hochberg by hand for two p-values
     order = np.argsort(p)

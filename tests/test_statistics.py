@@ -15,7 +15,7 @@ import pytest
 
 from mgc.statistics import (
     MCNEMAR,
-    TWO_LEVEL,
+    SEED_PERMUTATION,
     VarianceComponents,
     bootstrap_interval,
     compare_configurations,
@@ -147,7 +147,7 @@ def test_a_real_effect_is_found_by_both_seed_aware_tests() -> None:
     assert two_level_bootstrap(a, b, resamples=4000).p_value < 0.01
     assert seed_permutation(a, b) < 0.01
     result = compare_configurations(a, b, resamples=4000)
-    assert result.test == TWO_LEVEL and result.low > 0
+    assert result.test == SEED_PERMUTATION and result.low > 0
     assert 0 < result.minimum_detectable < result.difference
 
 
