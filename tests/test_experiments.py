@@ -280,8 +280,8 @@ def test_sweep_runs_as_dvc_experiments_and_reports(tmp_path: Path) -> None:
     import yaml
 
     root = tmp_path / "project"
-    for name in ("mgc", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore",
-                 ".gitignore"):
+    for name in ("mgc", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots",
+                 ".dvcignore", ".gitignore"):
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if (REPO / name).is_dir():
