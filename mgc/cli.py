@@ -336,7 +336,9 @@ def sweep(
         typer.echo(f"sweep {chosen.name}: {len(states) - len(failed)} finished, "
                    f"{len(failed)} not ({', '.join(failed) or 'none'}) in "
                    f"{time.monotonic() - started:.0f} s", err=True)
-        _write_study(chosen, parse_exp_show(exp_show()), study_dir(chosen.name))
+        _write_study(chosen, parse_exp_show(exp_show(all_commits=True)), study_dir(chosen.name))
+        if Path("README.md").is_file():
+            results_readme(check=False, readme=Path("README.md"))
     except ExperimentsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -406,6 +408,37 @@ def report(
     if out is None:
         out = study_dir(chosen.name) if chosen else Path("reports")
     _write_study(chosen, records, out)
+
+
+results_app = typer.Typer(help="The committed study results, results/<study>/.",
+                          no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command(name="readme", help=(
+    "Rewrite every results block of README.md (`<!-- results/<study>/<file> -->` ... "
+    "`<!-- end -->`) from its file; with --check, change nothing and exit 1 naming the "
+    "blocks that differ from results/."))
+def results_readme(
+    check: Annotated[bool, typer.Option("--check", help="Only compare.")] = False,
+    readme: Annotated[Path, typer.Option(help="The README to rewrite.")] = Path("README.md"),
+) -> None:
+    """Generate README's tables from results/ (help text in the decorator)."""
+    from mgc.pipeline.readme_blocks import block_paths, render_readme, stale_blocks
+
+    text = readme.read_text()
+    stale = stale_blocks(text, readme.parent)
+    if check:
+        if stale:
+            typer.echo(f"{readme}: out of date with {', '.join(stale)}; run `mgc results "
+                       "readme`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{readme}: {len(block_paths(text))} blocks agree with results/")
+        return
+    readme.write_text(render_readme(text, readme.parent))
+    missing = [p for p in stale if not (readme.parent / p).is_file()]
+    typer.echo(f"{readme}: {len(stale) - len(missing)} of {len(block_paths(text))} blocks "
+               "rewritten" + (f"; no file for {', '.join(missing)}" if missing else ""))
 
 
 def default_model_dir(models_dir: Path) -> Path:

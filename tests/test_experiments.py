@@ -241,7 +241,7 @@ def test_polling_while_workers_run_retries_a_transient_failure(
 
     calls: list[int] = []
 
-    def flaky(repo: Path) -> list[dict]:
+    def flaky(repo: Path, all_commits: bool = False) -> list[dict]:
         calls.append(1)
         if len(calls) < 3:
             raise ExperimentsError("directory '.dvc/tmp/exps/tmpx/.dvc' does not exist")
@@ -253,7 +253,7 @@ def test_polling_while_workers_run_retries_a_transient_failure(
     assert len(calls) == 3
     calls.clear()
 
-    def down(repo: Path) -> list[dict]:
+    def down(repo: Path, all_commits: bool = False) -> list[dict]:
         calls.append(1)
         raise ExperimentsError("down")
 
@@ -478,3 +478,28 @@ def test_domain_table_has_a_row_per_method_and_a_column_per_direction() -> None:
     assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert "| none | 80.0 ± 1.0 | 40.0 ± 10.0 | 40.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert domain_markdown(table.drop(columns="train.domain")) == ""
+
+
+def test_waiting_outlasts_a_listing_that_leaves_a_running_experiment_out() -> None:
+    """`dvc exp show` can drop a running experiment from one listing: waiting goes on until
+    every experiment is done or failed, and gives up on one only after many listings."""
+    from mgc.pipeline.dvc_experiments import ABSENT, wait_for_experiments
+
+    def listing(states: dict[str, str]) -> list[dict[str, Any]]:
+        executor = {"done": "success"}
+        return [{"rev": "abc", "name": "main", "data": {}, "experiments": [
+            {"name": name, "executor": {"state": executor.get(state, state)},
+             "revs": [{"rev": name, "name": name, "data": {},
+                       "error": {"msg": "boom"} if state == "failed" else None}]}
+            for name, state in states.items()]}]
+
+    listings = iter([listing({"a": "running", "b": "queued"}), listing({}),
+                     listing({"b": "running"}), listing({"a": "done", "b": "failed"})])
+    lines: list[str] = []
+    states = wait_for_experiments(["a", "b"], lines.append, poll_s=0,
+                                  show=lambda: next(listings))
+    assert states == {"a": DONE, "b": FAILED}
+    assert len(lines) >= 2 and lines[-1].endswith("1 done, 1 failed")
+    never = wait_for_experiments(["x"], lines.append, poll_s=0, absent_polls=3,
+                                 show=lambda: listing({}))
+    assert never == {"x": ABSENT}

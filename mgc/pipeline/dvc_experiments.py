@@ -163,7 +163,8 @@ def exp_show(repo: Path = Path("."), all_commits: bool = False) -> list[dict[str
 
 def exp_show_while_running(repo: Path = Path("."), attempts: int = 5,
                            wait_s: float = 2.0) -> list[dict[str, Any]]:
-    """`exp_show`, retried while queue workers run.
+    """`exp_show` of every commit (`-A`: a commit made while the sweep runs must not hide
+    its experiments), retried while queue workers run.
 
     Workers create and delete their temporary copies under `.dvc/tmp/exps`, and a
     `dvc exp show` that lists one as it vanishes fails ("directory ... does not exist",
@@ -172,10 +173,10 @@ def exp_show_while_running(repo: Path = Path("."), attempts: int = 5,
     """
     for _ in range(attempts - 1):
         try:
-            return exp_show(repo)
+            return exp_show(repo, all_commits=True)
         except ExperimentsError:
             time.sleep(wait_s)
-    return exp_show(repo)
+    return exp_show(repo, all_commits=True)
 
 
 ABSENT = "absent"
