@@ -66,6 +66,8 @@ def paired_comparisons(table: pd.DataFrame, read: PredictionReader,
     protocol) or without predictions get no row.
     """
     rows = []
+    if table.empty:
+        return pd.DataFrame(rows, columns=[*KEYS, *RESULT_COLUMNS])
     for (train_set, model), group in table.groupby(["train_set", "model"], sort=False):
         first = group.iloc[0]
         reference = read(first["rev"], train_set, model)
@@ -103,6 +105,8 @@ def paired_comparisons(table: pd.DataFrame, read: PredictionReader,
 def with_own_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
     """`table` with each row's comparison on its own test split as columns
     (`RESULT_COLUMNS` less `own`); rows without one get NaN and `significant` False."""
+    if table.empty:
+        return table
     own = comparisons[comparisons["own"]].drop(columns="own") if len(comparisons) else (
         comparisons.drop(columns="own"))
     merged = table.drop(columns=[c for c in RESULT_COLUMNS if c in table.columns]).merge(
