@@ -478,6 +478,11 @@ def test_domain_table_has_a_row_per_method_and_a_column_per_direction() -> None:
     assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert "| none | 80.0 ± 1.0 | 40.0 ± 10.0 | 40.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert domain_markdown(table.drop(columns="train.domain")) == ""
+    compared = pd.DataFrame([{"experiment": "domain-coral", "train_set": "a", "model": "mfcc",
+                              "test_set": "b", "difference": 0.3, "q_value": 0.01,
+                              "significant": True}])
+    assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 / +30.0 q 0.01 * | 70.0 ± 10.0 |" in (
+        domain_markdown(table, comparisons=compared))
 
 
 def test_waiting_outlasts_a_listing_that_leaves_a_running_experiment_out() -> None:

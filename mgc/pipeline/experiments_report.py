@@ -279,10 +279,13 @@ DOMAIN_KEY = "train.domain"
 _ACCURACY = re.compile(r"^(?P<classifier>[a-z]+)\.(?P<test_set>.+)\.accuracy\.mean$")
 
 
-def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
+def domain_markdown(table: pd.DataFrame, classifier: str = "dnn",
+                    comparisons: pd.DataFrame | None = None) -> str:
     """When the experiments vary `train.domain` (`sweeps/domain.yaml`): per extractor, one
     row per method and one column per train set -> test dataset (in-domain ones included),
-    accuracy mean ± std over seeds, cross-dataset cells on the shared genres."""
+    accuracy mean ± std over seeds, cross-dataset cells on the shared genres; with
+    `comparisons` (`paired_comparisons(..., every_test_set=True)`) each cell also gets its
+    difference from the reference method in points and its q (* = significant)."""
     if table.empty or DOMAIN_KEY not in table.columns:
         return ""
     lines = ["## Domain adaptation: train set -> test dataset", "",
@@ -299,7 +302,7 @@ def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
                     continue
                 std = row.get(column.replace(".mean", ".std"), float("nan"))
                 cells.setdefault(method, {})[f"{row['train_set']} -> {found['test_set']}"] = (
-                    mean_std(value, std))
+                    mean_std(value, std) + _compared(comparisons, row, found["test_set"]))
         pairs = sorted({pair for by_pair in cells.values() for pair in by_pair})
         lines += [f"### {model}", "", "| train.domain | " + " | ".join(pairs) + " |",
                   "|---" * (len(pairs) + 1) + "|"]
@@ -307,6 +310,21 @@ def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
                   for method in sorted(cells)]
         lines.append("")
     return "\n".join(lines)
+
+
+def _compared(comparisons: pd.DataFrame | None, row: pd.Series, test_set: str) -> str:
+    """` / +2.0 q 0.41` for a cell that has a comparison, else nothing."""
+    if comparisons is None or comparisons.empty or "experiment" not in row:
+        return ""
+    found = comparisons[(comparisons["experiment"] == row["experiment"])
+                        & (comparisons["train_set"] == row["train_set"])
+                        & (comparisons["model"] == row["model"])
+                        & (comparisons["test_set"] == test_set)]
+    if found.empty:
+        return ""
+    compared = found.iloc[0]
+    star = " *" if compared["significant"] else ""
+    return f" / {100 * compared['difference']:+.1f} q {compared['q_value']:.2f}{star}"
 
 
 def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,

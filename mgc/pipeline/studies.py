@@ -157,7 +157,7 @@ def collect_study(records: Sequence[ExperimentRecord], read: PredictionReader,
     compact = out_dir / "table.md"
     write_text(compact, study_markdown(table))
     written += [experiments_json, comparisons_csv, compact]
-    if domain := domain_markdown(table):
+    if domain := domain_markdown(table, comparisons=comparisons):
         write_text(out_dir / "domain.md", domain)
         written.append(out_dir / "domain.md")
     if sweep is not None and sweep.calibration is not None and len(table):
