@@ -55,6 +55,7 @@ def test_a_study_writes_its_tables_comparisons_and_calibration(tmp_path: Path) -
     comparisons = pd.read_csv(tmp_path / "comparisons.csv")
     assert list(comparisons["experiment"]) == ["new"] and comparisons["significant"].item()
     compact = (tmp_path / "table.md").read_text()
+    assert compact.startswith("Partial: 2 of 3 experiments have results; without: lost.")
     assert "| ref | " in compact and "reference" in compact and " * |" in compact
     assert "detectable difference" in compact
     rows = json.loads((tmp_path / "experiments.json").read_text())

@@ -155,7 +155,11 @@ def collect_study(records: Sequence[ExperimentRecord], read: PredictionReader,
     write_text(experiments_json, table.to_json(orient="records", indent=1) + "\n")
     write_text(comparisons_csv, comparisons.to_csv(index=False))
     compact = out_dir / "table.md"
-    write_text(compact, study_markdown(table))
+    partial = ""
+    if unfinished and names is not None:
+        partial = (f"Partial: {len(names) - len(unfinished)} of {len(names)} experiments have "
+                   f"results; without: {', '.join(sorted(unfinished))}.\n\n")
+    write_text(compact, partial + study_markdown(table))
     written += [experiments_json, comparisons_csv, compact]
     if domain := domain_markdown(table, comparisons=comparisons):
         write_text(out_dir / "domain.md", domain)
