@@ -335,7 +335,7 @@ def sweep(
         failed = sorted(n for n, state in states.items() if state != DONE)
         typer.echo(f"sweep {chosen.name}: {len(states) - len(failed)} finished, "
                    f"{len(failed)} not ({', '.join(failed) or 'none'}) in "
-                   f"{time.monotonic() - started:.0f} s", err=True)
+                   f"{time.monotonic() - started:.0f} s")
         _write_study(chosen, parse_exp_show(exp_show(all_commits=True)), study_dir(chosen.name))
         if Path("README.md").is_file():
             results_readme(check=False, readme=Path("README.md"))

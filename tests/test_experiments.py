@@ -317,6 +317,7 @@ def test_sweep_runs_as_dvc_experiments_and_reports(tmp_path: Path) -> None:
     output = run(sys.executable, "-m", "mgc.cli", "sweep", "depth", "--run", "-j", "2")
     assert "queued depth-1: train.classifier.hidden_layers=1" in output
     assert "sweep depth: 2 finished, 0 not (none)" in output
+    assert "wrote results/depth/table.md" in output  # --run collected the study
     run(sys.executable, "-m", "mgc.cli", "report", "--sweep", "depth", "--out", "reports")
     table = pd.read_csv(root / "reports" / "experiments.csv")
     assert list(table["experiment"]) == ["depth-1", "depth-2"]
