@@ -293,19 +293,18 @@ def sweep(
     import shlex
     import time
 
-    from mgc.pipeline.experiments import (
+    from mgc.pipeline.dvc_experiments import (
         DONE,
-        QUEUED,
-        RUNNING,
         ExperimentsError,
         exp_show,
-        exp_show_while_running,
         parse_exp_show,
         queue_command,
         queue_experiment,
         start_queue,
         uncommitted_changes,
+        wait_for_experiments,
     )
+    from mgc.pipeline.studies import study_dir
 
     if dry_run and run:
         raise typer.BadParameter("choose one of --dry-run and --run", param_hint="--dry-run")
@@ -333,29 +332,42 @@ def sweep(
         if not run:
             typer.echo(f"next: dvc queue start -j {jobs}; then mgc report --sweep {chosen.name}")
             return
-        started, last = time.monotonic(), ""
+        started = time.monotonic()
         start_queue(jobs)
-        names = {e.name for e in chosen.experiments}
-        while True:
-            states = {r.name: r.state for r in parse_exp_show(exp_show_while_running())
-                      if r.name in names}
-            counts = {state: list(states.values()).count(state) for state in set(states.values())}
-            line = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-            if line != last:
-                typer.echo(f"[{time.monotonic() - started:6.0f} s] {line}", err=True)
-                last = line
-            if not counts.get(QUEUED) and not counts.get(RUNNING):
-                break
-            time.sleep(5)
+        states = wait_for_experiments([e.name for e in chosen.experiments],
+                                      lambda line: typer.echo(line, err=True))
+        failed = sorted(n for n, state in states.items() if state != DONE)
+        typer.echo(f"sweep {chosen.name}: {len(states) - len(failed)} finished, "
+                   f"{len(failed)} not ({', '.join(failed) or 'none'}) in "
+                   f"{time.monotonic() - started:.0f} s")
+        _write_study(chosen, parse_exp_show(exp_show(all_commits=True)), study_dir(chosen.name))
+        if Path("README.md").is_file():
+            results_readme(check=False, readme=Path("README.md"))
     except ExperimentsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    failed = sorted(n for n, state in states.items() if state != DONE)
-    typer.echo(f"sweep {chosen.name}: {len(states) - len(failed)} finished, "
-               f"{len(failed)} not ({', '.join(failed) or 'none'}) in "
-               f"{time.monotonic() - started:.0f} s; next: mgc report --sweep {chosen.name}")
     if failed:
         raise typer.Exit(1)
+
+
+def _write_study(chosen: Sweep | None, records: list, out: Path) -> None:
+    """Collect the experiments into `out` (`mgc.pipeline.studies.collect_study`) and say
+    what was written and each group's best DNN."""
+    from mgc.pipeline.comparisons import git_predictions
+    from mgc.pipeline.experiments_report import own_scores
+    from mgc.pipeline.studies import collect_study
+
+    table, unfinished, written = collect_study(records, git_predictions(), out, chosen)
+    typer.echo(f"{table['experiment'].nunique() if len(table) else 0} experiments, "
+               f"{len(table)} rows; {len(unfinished)} unfinished")
+    if len(table):
+        table = table.assign(accuracy=own_scores(table)[0])
+        for (train_set, model), group in table.groupby(["train_set", "model"], sort=True):
+            best = group.loc[group["accuracy"].idxmax()]
+            typer.echo(f"  {train_set}/{model}: best DNN accuracy {100 * best['accuracy']:.1f} % "
+                       f"({best['experiment']})")
+    for path in written:
+        typer.echo(f"wrote {path}")
 
 
 @app.command(help=(
@@ -366,7 +378,9 @@ def sweep(
     "activation, batch norm, noise SNR). Writes experiments.md, experiments.csv and "
     "accuracy_vs_*.png to --out."))
 def report(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("reports"),
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default: results/NAME with --sweep, else reports).",
+        show_default=False)] = None,
     sweep_name: Annotated[str | None, typer.Option(
         "--sweep", help="Only this sweep's experiments (a name in sweeps/ or a .yaml path).",
         show_default=False)] = None,
@@ -384,15 +398,8 @@ def report(
     """Write the experiments report (help text in the decorator)."""
     import json
 
-    from mgc.pipeline.comparisons import git_predictions, paired_comparisons
-    from mgc.pipeline.experiments import (
-        DONE,
-        ExperimentsError,
-        exp_show,
-        experiment_table,
-        parse_exp_show,
-    )
-    from mgc.pipeline.experiments_report import own_scores, write_experiments_report
+    from mgc.pipeline.dvc_experiments import ExperimentsError, exp_show, parse_exp_show
+    from mgc.pipeline.studies import study_dir
 
     chosen = _load_sweep_or_fail(sweep_name, params_file, sweeps_dir) if sweep_name else None
     try:
@@ -402,27 +409,40 @@ def report(
     except (ExperimentsError, json.JSONDecodeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    names = [e.name for e in chosen.experiments] if chosen else None
-    table = paired_comparisons(experiment_table(records, names), git_predictions())
-    unfinished = {r.name: r.state for r in records
-                  if r.state != DONE and (names is None or r.name in names)}
-    if names is not None:
-        known = {r.name for r in records}
-        unfinished.update({n: "not queued" for n in names if n not in known})
-    title = f"Experiments: sweep {chosen.name}" if chosen else "Experiments"
-    written = write_experiments_report(table, out, title, chosen.description if chosen else "",
-                                       unfinished)
-    typer.echo(f"{table['experiment'].nunique() if len(table) else 0} experiments, "
-               f"{len(table)} rows; {len(unfinished)} unfinished")
-    if len(table):
-        table = table.assign(accuracy=own_scores(table)[0])
-        for (train_set, model), group in table.groupby(["train_set", "model"], sort=True):
-            best = group.loc[group["accuracy"].idxmax()]
-            typer.echo(f"  {train_set}/{model}: best DNN accuracy {100 * best['accuracy']:.1f} % "
-                       f"({best['experiment']})")
-    for path in written:
-        typer.echo(f"wrote {path}")
+    if out is None:
+        out = study_dir(chosen.name) if chosen else Path("reports")
+    _write_study(chosen, records, out)
 
+
+results_app = typer.Typer(help="The committed study results, results/<study>/.",
+                          no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+
+@results_app.command(name="readme", help=(
+    "Rewrite every results block of README.md (`<!-- results/<study>/<file> -->` ... "
+    "`<!-- end -->`) from its file; with --check, change nothing and exit 1 naming the "
+    "blocks that differ from results/."))
+def results_readme(
+    check: Annotated[bool, typer.Option("--check", help="Only compare.")] = False,
+    readme: Annotated[Path, typer.Option(help="The README to rewrite.")] = Path("README.md"),
+) -> None:
+    """Generate README's tables from results/ (help text in the decorator)."""
+    from mgc.pipeline.readme_blocks import block_paths, render_readme, stale_blocks
+
+    text = readme.read_text()
+    stale = stale_blocks(text, readme.parent)
+    if check:
+        if stale:
+            typer.echo(f"{readme}: out of date with {', '.join(stale)}; run `mgc results "
+                       "readme`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{readme}: {len(block_paths(text))} blocks agree with results/")
+        return
+    readme.write_text(render_readme(text, readme.parent))
+    missing = [p for p in stale if not (readme.parent / p).is_file()]
+    typer.echo(f"{readme}: {len(stale) - len(missing)} of {len(block_paths(text))} blocks "
+               "rewritten" + (f"; no file for {', '.join(missing)}" if missing else ""))
 
 
 def default_model_dir(models_dir: Path) -> Path:

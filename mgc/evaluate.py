@@ -209,6 +209,18 @@ def prediction_table(evaluation: dict[str, ScoringSet],
     return pd.concat(parts, ignore_index=True)
 
 
+def correct_by_seed(predictions: pd.DataFrame, test_set: str,
+                    kind: str = "dnn") -> pd.DataFrame:
+    """Each seed's right/wrong on each track of one test set of a `prediction_table`: a
+    boolean frame of tracks (indexed by dataset and track id) x seeds (the `<kind>_seed<N>`
+    columns, in their order), the input of the paired tests between configurations."""
+    part = predictions[predictions["test_set"] == test_set]
+    columns = [c for c in part.columns if c.startswith(f"{kind}_seed")]
+    right = part[columns].to_numpy() == part[["label"]].to_numpy()
+    return pd.DataFrame(right, columns=columns,
+                        index=pd.MultiIndex.from_frame(part[["dataset", "track_id"]]))
+
+
 def twin_confusion(predictions: pd.DataFrame, class_names: list[str],
                    kinds: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
     """How a joint model confuses the genres the paper's 18 classes count twice.

@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["mgc", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config",
-          ".dvcignore", ".gitignore"]
+          ".dvc/plots", ".dvcignore", ".gitignore"]
 
 
 def scaffold_project(root: Path, edit_params: Callable[[dict[str, Any]], None]) -> Path:

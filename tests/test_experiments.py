@@ -25,26 +25,23 @@ import pytest
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.pipeline.experiments import (
+from mgc.pipeline.dvc_experiments import (
     DONE,
     FAILED,
     QUEUED,
     ExperimentsError,
-    changed_params,
     exp_show,
-    experiment_table,
-    is_paper_configuration,
-    loss_heads,
-    metric_share,
     parse_exp_show,
     queue_command,
 )
+from mgc.pipeline.experiments import changed_params, experiment_table, is_paper_configuration
 from mgc.pipeline.experiments_report import (
     EXPERIMENT_FACTORS,
     domain_markdown,
     factor_rows,
     write_experiments_report,
 )
+from mgc.pipeline.loss_labels import loss_heads, metric_share
 from mgc.pipeline.sweeps import SweepExperiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,11 +237,11 @@ def test_polling_while_workers_run_retries_a_transient_failure(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """DVC's `exp show` can fail on a worker's temporary copy vanishing under it; polling
     retries, and gives up (raising) only when every attempt fails."""
-    from mgc.pipeline import experiments
+    from mgc.pipeline import dvc_experiments as experiments
 
     calls: list[int] = []
 
-    def flaky(repo: Path) -> list[dict]:
+    def flaky(repo: Path, all_commits: bool = False) -> list[dict]:
         calls.append(1)
         if len(calls) < 3:
             raise ExperimentsError("directory '.dvc/tmp/exps/tmpx/.dvc' does not exist")
@@ -256,7 +253,7 @@ def test_polling_while_workers_run_retries_a_transient_failure(
     assert len(calls) == 3
     calls.clear()
 
-    def down(repo: Path) -> list[dict]:
+    def down(repo: Path, all_commits: bool = False) -> list[dict]:
         calls.append(1)
         raise ExperimentsError("down")
 
@@ -283,8 +280,8 @@ def test_sweep_runs_as_dvc_experiments_and_reports(tmp_path: Path) -> None:
     import yaml
 
     root = tmp_path / "project"
-    for name in ("mgc", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore",
-                 ".gitignore"):
+    for name in ("mgc", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvc/plots",
+                 ".dvcignore", ".gitignore"):
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if (REPO / name).is_dir():
@@ -320,6 +317,7 @@ def test_sweep_runs_as_dvc_experiments_and_reports(tmp_path: Path) -> None:
     output = run(sys.executable, "-m", "mgc.cli", "sweep", "depth", "--run", "-j", "2")
     assert "queued depth-1: train.classifier.hidden_layers=1" in output
     assert "sweep depth: 2 finished, 0 not (none)" in output
+    assert "wrote results/depth/table.md" in output  # --run collected the study
     run(sys.executable, "-m", "mgc.cli", "report", "--sweep", "depth", "--out", "reports")
     table = pd.read_csv(root / "reports" / "experiments.csv")
     assert list(table["experiment"]) == ["depth-1", "depth-2"]
@@ -371,7 +369,7 @@ def test_a_sweep_wide_override_is_part_of_the_reference_point(
 
 def test_report_reads_every_commits_experiments_when_asked(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from mgc.pipeline import experiments
+    from mgc.pipeline import dvc_experiments as experiments
 
     seen: list[list[str]] = []
 
@@ -442,7 +440,7 @@ def test_layer_plot_has_one_line_per_extractor_with_intervals(tmp_path: Path) ->
 def test_layer_runs_reach_the_plot_through_the_experiment_table() -> None:
     """Run metrics as the train stage writes them for a named layer (`layer_depth`,
     `layer_count`) and for `weighted` become table columns the layer plot reads."""
-    from mgc.pipeline.experiments import DONE, ExperimentRecord
+    from mgc.pipeline.dvc_experiments import DONE, ExperimentRecord
     from mgc.pipeline.experiments_report import layer_depth_figure
 
     base = {"train.layer": "last", "embed.models": ["vggish"]}
@@ -481,3 +479,33 @@ def test_domain_table_has_a_row_per_method_and_a_column_per_direction() -> None:
     assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 | 70.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert "| none | 80.0 ± 1.0 | 40.0 ± 10.0 | 40.0 ± 10.0 | 80.0 ± 1.0 |" in markdown
     assert domain_markdown(table.drop(columns="train.domain")) == ""
+    compared = pd.DataFrame([{"experiment": "domain-coral", "train_set": "a", "model": "mfcc",
+                              "test_set": "b", "difference": 0.3, "q_value": 0.01,
+                              "significant": True}])
+    assert "| coral | 80.0 ± 1.0 | 70.0 ± 10.0 / +30.0 q 0.01 * | 70.0 ± 10.0 |" in (
+        domain_markdown(table, comparisons=compared))
+
+
+def test_waiting_outlasts_a_listing_that_leaves_a_running_experiment_out() -> None:
+    """`dvc exp show` can drop a running experiment from one listing: waiting goes on until
+    every experiment is done or failed, and gives up on one only after many listings."""
+    from mgc.pipeline.dvc_experiments import ABSENT, wait_for_experiments
+
+    def listing(states: dict[str, str]) -> list[dict[str, Any]]:
+        executor = {"done": "success"}
+        return [{"rev": "abc", "name": "main", "data": {}, "experiments": [
+            {"name": name, "executor": {"state": executor.get(state, state)},
+             "revs": [{"rev": name, "name": name, "data": {},
+                       "error": {"msg": "boom"} if state == "failed" else None}]}
+            for name, state in states.items()]}]
+
+    listings = iter([listing({"a": "running", "b": "queued"}), listing({}),
+                     listing({"b": "running"}), listing({"a": "done", "b": "failed"})])
+    lines: list[str] = []
+    states = wait_for_experiments(["a", "b"], lines.append, poll_s=0,
+                                  show=lambda: next(listings))
+    assert states == {"a": DONE, "b": FAILED}
+    assert len(lines) >= 2 and lines[-1].endswith("1 done, 1 failed")
+    never = wait_for_experiments(["x"], lines.append, poll_s=0, absent_polls=3,
+                                 show=lambda: listing({}))
+    assert never == {"x": ABSENT}

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mgc.cli import app
-from mgc.pipeline.experiments import loss_heads, loss_weight_keys, metric_share
+from mgc.pipeline.loss_labels import loss_heads, loss_weight_keys, metric_share
 from mgc.pipeline.sweeps import (
     SweepError,
     format_override,
@@ -165,13 +165,17 @@ def test_table2_has_the_shape_of_the_papers_table() -> None:
 def test_fig2_changes_one_factor_at_a_time() -> None:
     params = _repo_params()
     sweep = load_sweep(REPO / "sweeps" / "fig2.yaml", params)
+    shared = {"embed.models", "train.classifiers", "train.seeds"}  # the study's setting
     factors = {}
     for experiment in sweep.experiments:
+        assert {k: experiment.overrides[k] for k in shared} == {
+            "embed.models": ["mfcc"], "train.classifiers": ["dnn"], "train.seeds": list(range(10))}
         groups = {key.rsplit(".", 1)[0] if key.startswith("train.noise") else key
-                  for key in experiment.overrides}
+                  for key in experiment.overrides if key not in shared}
         assert len(groups) <= 1, experiment.name
         for key, value in experiment.overrides.items():
-            factors.setdefault(key, set()).add(value)
+            if key not in shared:
+                factors.setdefault(key, set()).add(value)
     classifier = params["train"]["classifier"]
     assert factors["train.classifier.hidden_layers"] | {classifier["hidden_layers"]} == {
         1, 2, 3, 4}
@@ -290,6 +294,7 @@ def test_layers_sweep_probes_every_layer_of_every_neural_extractor_and_weighted(
         names = [spec.name for spec in extractors.REGISTRY[model].layer_specs({})]
         for layer in (*names, "weighted"):
             expected[f"layers-{model}-{layer}"] = {
-                "embed.models": [model], f"embed.{model}.layers": "all", "train.layer": layer}
+                "train.seeds": [0, 1, 2], "embed.models": [model],
+                f"embed.{model}.layers": "all", "train.layer": layer}
     assert {e.name: e.overrides for e in sweep.experiments} == expected
     assert len(sweep.experiments) == 5 + 8 + 8

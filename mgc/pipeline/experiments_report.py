@@ -208,21 +208,84 @@ def plot_layer_depth(table: pd.DataFrame, path: Path) -> bool:
 
 
 def _versus(row: pd.Series) -> str:
-    """The paired difference from the reference row, in points, starred if significant."""
+    """The paired difference from the reference row in points, its 95 % interval, p and
+    BH-adjusted q (starred if significant), and the smallest difference the design detects."""
     if pd.isna(row.get("p_value", float("nan"))):
         return ""
     star = " *" if row["significant"] else ""
-    return f"{100 * row['difference']:+.1f} (p {row['p_value']:.3f}){star}"
+    interval_text = ("" if pd.isna(row.get("difference_low", float("nan"))) else
+                     f" [{100 * row['difference_low']:+.1f}, {100 * row['difference_high']:+.1f}]")
+    detectable = row.get("minimum_detectable", float("nan"))
+    detects = "" if pd.isna(detectable) else f"; detects ±{100 * detectable:.1f}"
+    q_text = "" if pd.isna(row.get("q_value", float("nan"))) else f" q {row['q_value']:.3f}"
+    return (f"{100 * row['difference']:+.1f}{interval_text} (p {row['p_value']:.3f}{q_text})"
+            f"{star}{detects}")
+
+
+def study_markdown(table: pd.DataFrame) -> str:
+    """The compact table of a study that README quotes: per extractor, one row per
+    experiment and, per train set, the DNN accuracy on its own test split (mean ± std over
+    seeds, [95 % bootstrap interval over tracks]) and its difference from the extractor's
+    first experiment on the same tracks, in points ([95 % interval], BH-adjusted q; * =
+    q < 0.05; `mgc.pipeline.comparisons`); the last row is each train set's median smallest
+    difference the design detects with 80 % power."""
+    if table.empty:
+        return "No finished experiments with run metrics.\n"
+    mean, std = own_scores(table)
+    low, high = own_score(table, "ci95_low"), own_score(table, "ci95_high")
+    table = table.assign(_mean=mean, _std=std, _low=low, _high=high)
+    lines = []
+    for model, group in table.groupby("model", sort=True):
+        sets = list(dict.fromkeys(group["train_set"]))
+        experiments = list(dict.fromkeys(group["experiment"]))
+        lines += [f"**{model}**" if table["model"].nunique() > 1 else "", "",
+                  "| experiment | " + " | ".join(f"{s} | vs {experiments[0]}" for s in sets)
+                  + " |", "|---" * (2 * len(sets) + 1) + "|"]
+        for experiment in experiments:
+            cells = []
+            for train_set in sets:
+                found = group[(group["experiment"] == experiment)
+                              & (group["train_set"] == train_set)]
+                if found.empty:
+                    cells += ["", ""]
+                    continue
+                row = found.iloc[0]
+                accuracy = mean_std(row["_mean"], row["_std"])
+                if not pd.isna(row["_low"]):
+                    accuracy += f" [{100 * row['_low']:.0f}-{100 * row['_high']:.0f}]"
+                cells += [accuracy, "reference" if experiment == experiments[0] else
+                          _difference_cell(row)]
+            lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
+        detectable = []
+        for train_set in sets:
+            values = group.loc[group["train_set"] == train_set, "minimum_detectable"] if (
+                "minimum_detectable" in group) else pd.Series(dtype=float)
+            detectable += ["", "" if values.dropna().empty else
+                           f"±{100 * values.median():.1f}"]
+        lines += ["| detectable difference (80 % power, median) | " + " | ".join(detectable)
+                  + " |", ""]
+    return "\n".join(line for line in lines).lstrip("\n") + "\n"
+
+
+def _difference_cell(row: pd.Series) -> str:
+    if pd.isna(row.get("p_value", float("nan"))):
+        return ""
+    star = " *" if row["significant"] else ""
+    return (f"{100 * row['difference']:+.1f} [{100 * row['difference_low']:+.1f}, "
+            f"{100 * row['difference_high']:+.1f}] q {row['q_value']:.2f}{star}")
 
 
 DOMAIN_KEY = "train.domain"
 _ACCURACY = re.compile(r"^(?P<classifier>[a-z]+)\.(?P<test_set>.+)\.accuracy\.mean$")
 
 
-def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
+def domain_markdown(table: pd.DataFrame, classifier: str = "dnn",
+                    comparisons: pd.DataFrame | None = None) -> str:
     """When the experiments vary `train.domain` (`sweeps/domain.yaml`): per extractor, one
     row per method and one column per train set -> test dataset (in-domain ones included),
-    accuracy mean ± std over seeds, cross-dataset cells on the shared genres."""
+    accuracy mean ± std over seeds, cross-dataset cells on the shared genres; with
+    `comparisons` (`paired_comparisons(..., every_test_set=True)`) each cell also gets its
+    difference from the reference method in points and its q (* = significant)."""
     if table.empty or DOMAIN_KEY not in table.columns:
         return ""
     lines = ["## Domain adaptation: train set -> test dataset", "",
@@ -239,7 +302,7 @@ def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
                     continue
                 std = row.get(column.replace(".mean", ".std"), float("nan"))
                 cells.setdefault(method, {})[f"{row['train_set']} -> {found['test_set']}"] = (
-                    mean_std(value, std))
+                    mean_std(value, std) + _compared(comparisons, row, found["test_set"]))
         pairs = sorted({pair for by_pair in cells.values() for pair in by_pair})
         lines += [f"### {model}", "", "| train.domain | " + " | ".join(pairs) + " |",
                   "|---" * (len(pairs) + 1) + "|"]
@@ -247,6 +310,21 @@ def domain_markdown(table: pd.DataFrame, classifier: str = "dnn") -> str:
                   for method in sorted(cells)]
         lines.append("")
     return "\n".join(lines)
+
+
+def _compared(comparisons: pd.DataFrame | None, row: pd.Series, test_set: str) -> str:
+    """` / +2.0 q 0.41` for a cell that has a comparison, else nothing."""
+    if comparisons is None or comparisons.empty or "experiment" not in row:
+        return ""
+    found = comparisons[(comparisons["experiment"] == row["experiment"])
+                        & (comparisons["train_set"] == row["train_set"])
+                        & (comparisons["model"] == row["model"])
+                        & (comparisons["test_set"] == test_set)]
+    if found.empty:
+        return ""
+    compared = found.iloc[0]
+    star = " *" if compared["significant"] else ""
+    return f" / {100 * compared['difference']:+.1f} q {compared['q_value']:.2f}{star}"
 
 
 def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,
@@ -306,8 +384,11 @@ def write_experiments_report(table: pd.DataFrame, out_dir: Path, title: str, int
         "Accuracy is the mean ± std over seeds on each run's own test split (a joint model: "
         "all datasets' test tracks together), with its 95 % bootstrap interval over test "
         "tracks. `vs` is the paired difference from each table's first row on the same "
-        "tracks (exact McNemar with one seed, else a paired bootstrap; * = significant at "
-        "5 % after Benjamini-Hochberg over the whole report). `paper %` is the paper's "
+        "tracks, in points, with its 95 % interval, p and q (a two-level bootstrap over "
+        "seeds and tracks; exact McNemar with one seed each, which cannot see training "
+        "noise; * = significant at 5 % after Benjamini-Hochberg over the whole report), "
+        "and the smallest difference the design detects with 80 % power (2.8 standard "
+        "errors of the difference, from its seed and track variance). `paper %` is the paper's "
         "number where the row is its configuration (protocol and DNN: "
         "mgc.pipeline.experiments.PAPER_CONFIGURATION). Every metric: experiments.csv.")
     write_text(markdown, "\n\n".join(part for part in (

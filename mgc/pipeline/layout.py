@@ -75,6 +75,10 @@ class Layout:
         """DVCLive's folder for the learning curves of one train stage."""
         return self.root / "plots" / "curves" / train_set / model
 
+    def embedding_map(self, model: str, dataset: str) -> Path:
+        """The 2-D map of `model`'s embeddings of `dataset`, for DVC's scatter plot."""
+        return self.root / "plots" / "embedding_map" / model / f"{dataset}.csv"
+
     @property
     def summary_metrics(self) -> Path:
         return self.root / "metrics" / "summary.json"

@@ -42,13 +42,15 @@ from typing import Any
 
 import yaml
 
+from mgc.calibration import AADesign
+from mgc.config import ConfigError, build
 from mgc.pipeline.yaml12 import load_yaml12
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _UNQUOTED_STRING = re.compile(r"^[A-Za-z_/][A-Za-z0-9_\-./:]*$")
 _HYDRA_KEYWORDS = {"true", "false", "null", "nan", "inf"}
-_SWEEP_KEYS = {"description", "set", "experiments"}
+_SWEEP_KEYS = {"description", "set", "experiments", "calibration"}
 _EXTENDING_KEYS = {"description", "extends", "prefix", "set"}
 _ENTRY_KEYS = {"name", "set", "grid"}
 
@@ -74,6 +76,9 @@ class Sweep:
     name: str
     description: str
     experiments: tuple[SweepExperiment, ...]
+    calibration: AADesign | None = None
+    """An A/A study of the sweep's runs (`mgc.calibration`), when its file has a
+    `calibration:` block."""
 
 
 def format_value(value: Any) -> str:
@@ -244,7 +249,14 @@ def parse_sweep(raw: Any, name: str, params: Mapping[str, Any]) -> Sweep:
             except SweepError as error:
                 raise SweepError(f"sweep {name!r}, experiment {experiment.name!r}: "
                                  f"{error}") from None
-    return Sweep(name=name, description=description.strip(), experiments=tuple(experiments))
+    calibration = None
+    if raw.get("calibration") is not None:
+        try:
+            calibration = build(AADesign, raw["calibration"], "calibration")
+        except ConfigError as error:
+            raise SweepError(f"sweep {name!r}: {error}") from None
+    return Sweep(name=name, description=description.strip(), experiments=tuple(experiments),
+                 calibration=calibration)
 
 
 def sweep_path(name: str, sweeps_dir: Path = Path("sweeps")) -> Path:
@@ -294,7 +306,8 @@ def with_overrides(sweep: Sweep, overrides: Mapping[str, Any],
         except SweepError as error:
             raise SweepError(f"sweep {sweep.name!r}: {error}") from None
     return Sweep(name=sweep.name, description=sweep.description, experiments=tuple(
-        SweepExperiment(e.name, {**e.overrides, **overrides}) for e in sweep.experiments))
+        SweepExperiment(e.name, {**e.overrides, **overrides}) for e in sweep.experiments),
+        calibration=sweep.calibration)
 
 
 def load_sweep(path: Path, params: Mapping[str, Any]) -> Sweep:
