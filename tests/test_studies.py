@@ -72,3 +72,13 @@ def test_a_study_without_finished_experiments_says_so(tmp_path: Path) -> None:
                                          Sweep("fx", "Nothing ran.", (SweepExperiment("a", {}),)))
     assert table.empty and unfinished == {"a": "not queued"}
     assert "No finished experiments" in (tmp_path / "table.md").read_text()
+
+
+def test_a_study_of_one_experiment_has_no_comparison_columns(tmp_path: Path) -> None:
+    right = np.random.default_rng(1).random((1, 30)) < 0.7
+    collect_study([_record("folds", 1.0, right.mean())], lambda *_: _predictions(right),
+                  tmp_path, Sweep("kf", "One experiment.", (SweepExperiment("folds", {}),)))
+    compact = (tmp_path / "table.md").read_text()
+    assert compact.splitlines()[:2] == ["| experiment | synth |", "|---|---|"]
+    assert "| folds | " in compact
+    assert "vs folds" not in compact and "detectable difference" not in compact

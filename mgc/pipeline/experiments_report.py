@@ -228,7 +228,8 @@ def study_markdown(table: pd.DataFrame) -> str:
     seeds, [95 % bootstrap interval over tracks]) and its difference from the extractor's
     first experiment on the same tracks, in points ([95 % interval], BH-adjusted q; * =
     q < 0.05; `mgc.pipeline.comparisons`); the last row is each train set's median smallest
-    difference the design detects with 80 % power."""
+    difference the design detects with 80 % power. A study of one experiment (k-fold) has
+    nothing to compare, so it gets the accuracy columns alone."""
     if table.empty:
         return "No finished experiments with run metrics.\n"
     mean, std = own_scores(table)
@@ -238,24 +239,29 @@ def study_markdown(table: pd.DataFrame) -> str:
     for model, group in table.groupby("model", sort=True):
         sets = list(dict.fromkeys(group["train_set"]))
         experiments = list(dict.fromkeys(group["experiment"]))
+        compared = len(experiments) > 1
+        columns = [f"{s} | vs {experiments[0]}" if compared else s for s in sets]
         lines += [f"**{model}**" if table["model"].nunique() > 1 else "", "",
-                  "| experiment | " + " | ".join(f"{s} | vs {experiments[0]}" for s in sets)
-                  + " |", "|---" * (2 * len(sets) + 1) + "|"]
+                  "| experiment | " + " | ".join(columns) + " |",
+                  "|---" * ((1 + compared) * len(sets) + 1) + "|"]
         for experiment in experiments:
             cells = []
             for train_set in sets:
                 found = group[(group["experiment"] == experiment)
                               & (group["train_set"] == train_set)]
                 if found.empty:
-                    cells += ["", ""]
+                    cells += ["", ""][:1 + compared]
                     continue
                 row = found.iloc[0]
                 accuracy = mean_std(row["_mean"], row["_std"])
                 if not pd.isna(row["_low"]):
                     accuracy += f" [{100 * row['_low']:.0f}-{100 * row['_high']:.0f}]"
                 cells += [accuracy, "reference" if experiment == experiments[0] else
-                          _difference_cell(row)]
+                          _difference_cell(row)][:1 + compared]
             lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
+        if not compared:
+            lines.append("")
+            continue
         detectable = []
         for train_set in sets:
             values = group.loc[group["train_set"] == train_set, "minimum_detectable"] if (
