@@ -276,9 +276,13 @@ def study_markdown(table: pd.DataFrame) -> str:
 def _difference_cell(row: pd.Series) -> str:
     if pd.isna(row.get("p_value", float("nan"))):
         return ""
-    star = " *" if row["significant"] else ""
     return (f"{100 * row['difference']:+.1f} [{100 * row['difference_low']:+.1f}, "
-            f"{100 * row['difference_high']:+.1f}] q {row['q_value']:.2f}{star}")
+            f"{100 * row['difference_high']:+.1f}]{_q_text(row)}")
+
+
+def _q_text(compared: pd.Series) -> str:
+    """` q 0.41`, starred where the difference is significant after BH."""
+    return f" q {compared['q_value']:.2f}" + (" *" if compared["significant"] else "")
 
 
 DOMAIN_KEY = "train.domain"
@@ -329,8 +333,7 @@ def _compared(comparisons: pd.DataFrame | None, row: pd.Series, test_set: str) -
     if found.empty:
         return ""
     compared = found.iloc[0]
-    star = " *" if compared["significant"] else ""
-    return f" / {100 * compared['difference']:+.1f} q {compared['q_value']:.2f}{star}"
+    return f" / {100 * compared['difference']:+.1f}{_q_text(compared)}"
 
 
 def experiments_markdown(table: pd.DataFrame, unfinished: Mapping[str, str] | None = None,
