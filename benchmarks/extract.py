@@ -9,7 +9,7 @@ measured run has a spawned process of its own (benchmarks/harness.py says why).
     python -m benchmarks.extract [--clips 8] [--models byola panns vggish] [--threads N]
         [--batch-sizes 4 8] [--memory-scale small|full] [--out benchmarks/results/extract.json]
     python -m benchmarks.extract --models mert clap muq --hub-size full [--device auto]  # hub
-    python -m benchmarks.extract --layers-only [--clips 4] [--layer-rounds 3]
+    python -m benchmarks.extract --layers-only [--layer-clips 16] [--layer-rounds 5]
         # only layers: all vs last (default --out benchmarks/results/extract-layers.json)
     python -m benchmarks.extract --all   # every model, hub ones at full size: the whole story
 
@@ -127,8 +127,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--layers-only", action="store_true",
                         help="measure only layers: all against last (neural models), at the "
                              "first of --batch-sizes")
-    parser.add_argument("--layer-rounds", type=int, default=3,
-                        help="alternating rounds of last and all (default 3)")
+    parser.add_argument("--layer-clips", type=int, default=16,
+                        help="30 s clips in each round of layers: all against last (default "
+                             "16: BYOL-A's 8 clips take half a second, and such rounds "
+                             "varied by ±7 %%)")
+    parser.add_argument("--layer-rounds", type=int, default=5,
+                        help="alternating rounds of last and all (default 5)")
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/results/extract.json (extract-layers.json "
                              "with --layers-only)")
@@ -141,8 +145,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.out is None:
         args.out = Path("benchmarks/results/extract-layers.json" if args.layers_only
                         else "benchmarks/results/extract.json")
-    if args.clips < 1 or args.threads < 1 or min(args.batch_sizes) < 1:
-        parser.error("--clips, --threads and --batch-sizes must be positive")
+    if min(args.clips, args.layer_clips, args.layer_rounds, args.threads,
+           *args.batch_sizes) < 1:
+        parser.error("--clips, --layer-clips, --layer-rounds, --threads and --batch-sizes "
+                     "must be positive")
     return args
 
 
@@ -156,8 +162,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     layered = [model for model in args.models if model in NEURAL_MODELS]
     with tempfile.TemporaryDirectory(prefix="mgc-bench-extract-") as temp:
         root = Path(temp)
-        layers = measure_layers(root, layered, args.clips, CLIP_SECONDS, args.batch_sizes[0],
-                                args.threads, args.layer_rounds) if layered else None
+        layers = measure_layers(root, layered, args.layer_clips, CLIP_SECONDS,
+                                args.batch_sizes[0], args.threads,
+                                args.layer_rounds) if layered else None
         if args.layers_only:
             machine["load_average_at_end"] = list(os.getloadavg())
             write_json(args.out, {"machine": machine, "layers": layers})
@@ -200,7 +207,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"ours {same['ours_s_per_clip']:.3f} s/clip, reference "
                   f"{same['reference_s_per_clip']:.3f}, {same['speedup']:.2f}x")
         hours = result["projected_hours"]
-        print(f"{name}: peak RSS {result['peak_rss_ratio']:.2f}x the reference's; GTZAN (1,000 "
+        above = result.get("peak_rss_above_libraries_ratio")
+        print(f"{name}: peak RSS {result['peak_rss_ratio']:.2f}x the reference's"
+              + (f" ({above:.2f}x above the libraries each path imports before its model)"
+                 if above is not None else "") + "; GTZAN (1,000 "
               f"clips) {hours['gtzan']['ours']:.2f} h (reference "
               f"{hours['gtzan']['reference']:.2f} h), FMA-small (8,000) "
               f"{hours['fma_small']['ours']:.1f} h ({hours['fma_small']['reference']:.1f} h)")

@@ -84,6 +84,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    """This process's resident set size now (Linux: /proc/self/statm, in pages)."""
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def set_threads(threads: int) -> None:
     import torch
 
@@ -128,6 +135,7 @@ def ours_job(model: str, weights: str, raw_dir: Path, tracks: list[tuple[str, st
     from mgc.embeddings import clip_samples, extract_embeddings
 
     set_threads(threads)
+    libraries_rss = rss_mb()
     extractor = load_ours(model, weights, device)
     frame = pd.DataFrame(tracks, columns=["track_id", "path"])
     group = {} if rows_per_group is None else {"rows_per_group": rows_per_group}
@@ -135,6 +143,7 @@ def ours_job(model: str, weights: str, raw_dir: Path, tracks: list[tuple[str, st
     warm_up = fit_length(load_audio(raw_dir / tracks[0][1], extractor.sample_rate), n_samples)
     for _ in range(2):      # TorchScript profiles a frozen graph's first runs per batch shape
         extractor.embed(np.repeat(warm_up[None], batch_size, axis=0))
+    del warm_up
     probe = matmul_gflops(PROBE_N)
     start = time.perf_counter()
     report = extract_embeddings(
@@ -146,5 +155,5 @@ def ours_job(model: str, weights: str, raw_dir: Path, tracks: list[tuple[str, st
         raise RuntimeError(f"{model}: embedded {report.n_embedded} of {len(tracks)} clips, "
                            f"skipped {report.skipped}")
     decode_workers = inspect.signature(extract_embeddings).parameters["decode_workers"].default
-    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "decode_workers": decode_workers,
-            "matmul_gflops_at_start": probe}
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "libraries_rss_mb": libraries_rss,
+            "decode_workers": decode_workers, "matmul_gflops_at_start": probe}

@@ -32,6 +32,7 @@ from benchmarks.harness import (
     peak_rss_mb,
     progress,
     render_corpus,
+    rss_mb,
     set_threads,
 )
 from benchmarks.references import (
@@ -199,6 +200,7 @@ def _reference_job(model: str, weights: Path, paths: list[Path], threads: int) -
     """The reference path, one clip at a time, timed from the loaded and warmed-up model to
     the last vector."""
     set_threads(threads)
+    libraries_rss = rss_mb()
     reference = REFERENCES[model](weights)
     reference.embed_file(paths[0])
     probe = matmul_gflops(PROBE_N)
@@ -207,8 +209,11 @@ def _reference_job(model: str, weights: Path, paths: list[Path], threads: int) -
     seconds = time.perf_counter() - start
     if any(not np.isfinite(v).all() for v in vectors):
         raise RuntimeError(f"{model}: the reference path produced non-finite embeddings")
-    server = getattr(reference, "server_peak_rss_mb", lambda: 0.0)()   # MuQ's: its model
-    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb() + server,
+    server = getattr(reference, "server_peak_rss_mb", None)   # MuQ's: its model's process
+    if server is None:
+        return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+                "libraries_rss_mb": libraries_rss, "matmul_gflops_at_start": probe}
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb() + server(),
             "matmul_gflops_at_start": probe}
 
 
@@ -244,8 +249,12 @@ def add_roofline(roofline: dict[str, Any], models: dict[str, dict[str, Any]]) ->
         run["best_probe_fraction"] = run["gflops"] / roofline["best_probe_gflops"]
     for result in models.values():
         result["ours"].update(result["ours"]["by_batch_size"][str(result["ours"]["batch_size"])])
-        result["peak_rss_ratio"] = (result["ours"]["peak_rss_mb"]
-                                    / result["reference"]["peak_rss_mb"])
+        ours, reference = result["ours"], result["reference"]
+        result["peak_rss_ratio"] = ours["peak_rss_mb"] / reference["peak_rss_mb"]
+        if "libraries_rss_mb" in reference:   # not MuQ's: its model has a process of its own
+            result["peak_rss_above_libraries_ratio"] = (
+                (ours["peak_rss_mb"] - ours["libraries_rss_mb"])
+                / (reference["peak_rss_mb"] - reference["libraries_rss_mb"]))
         result["projected_hours"] = {
             corpus: {path: clips * result[path]["s_per_clip"] / 3600
                      for path in ("ours", "reference")}

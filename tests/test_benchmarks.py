@@ -33,6 +33,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dic
     with contextlib.redirect_stdout(table):
         returned = extract_benchmark.main(["--clips", "2", "--batch-sizes", "4",
                                            "--memory-scale", "small", "--layer-rounds", "1",
+                                           "--layer-clips", "2",
                                            "--out", str(out)])
     return returned, json.loads(out.read_text()), table.getvalue()
 
@@ -65,6 +66,12 @@ def test_smoke_run_writes_every_field(smoke: tuple[dict[str, Any], dict[str, Any
         assert result["ours"]["rtf"] == pytest.approx(30.0 / result["ours"]["s_per_clip"])
         assert result["peak_rss_ratio"] == pytest.approx(
             result["ours"]["peak_rss_mb"] / result["reference"]["peak_rss_mb"])
+        ours, reference = result["ours"], result["reference"]
+        for path in (ours, reference):   # the libraries are loaded, the model is not yet
+            assert 100 < path["libraries_rss_mb"] < path["peak_rss_mb"], (model, path)
+        assert result["peak_rss_above_libraries_ratio"] == pytest.approx(
+            (ours["peak_rss_mb"] - ours["libraries_rss_mb"])
+            / (reference["peak_rss_mb"] - reference["libraries_rss_mb"]))
         assert result["projected_hours"]["fma_small"]["ours"] == pytest.approx(
             8000 * result["ours"]["s_per_clip"] / 3600)
         assert model in table
@@ -80,7 +87,8 @@ def test_smoke_run_measures_every_layer_against_the_last(
     from mgc.extractors import REGISTRY
 
     layers = smoke[1]["layers"]
-    assert layers["rounds"] == 1 and set(layers["models"]) == set(MODELS)
+    assert layers["rounds"] == 1 and layers["clips"] == 2
+    assert set(layers["models"]) == set(MODELS)
     for model, result in layers["models"].items():
         assert [(entry["name"], entry["dim"]) for entry in result["layers"]] == [
             (layer.name, layer.dim) for layer in REGISTRY[model].layer_specs({})], model

@@ -156,9 +156,11 @@ class FoundationExtractor(Extractor):
             weights = torch.zeros(batch, dtype=torch.float64)
             for length, group in groupby(spans, key=lambda span: span[1] - span[0]):
                 starts = [start for start, _ in group]
-                # clip by clip, each clip's windows in order: (batch * windows, length)
-                windows = torch.stack([clips[:, start:start + length] for start in starts],
-                                      dim=1).reshape(-1, length)
+                # clip by clip, each clip's windows in order: (batch * windows, length). A
+                # group's windows are back to back, so when they cover the whole clip (30 s
+                # clips, for every model) this is a view of the batch, not a copy of it.
+                windows = clips[:, starts[0]:starts[0] + len(starts) * length].reshape(
+                    -1, length)
                 owners = torch.arange(batch).repeat_interleave(len(starts))
                 for first in range(0, len(windows), self.windows_per_pass):
                     piece = slice(first, first + self.windows_per_pass)

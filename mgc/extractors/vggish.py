@@ -53,7 +53,7 @@ MEL_MIN_HZ, MEL_MAX_HZ = 125.0, 7500.0
 LOG_OFFSET = 0.01
 EXAMPLE_FRAMES = 96           # 0.96 s, non-overlapping
 EMBEDDING_DIM = 128
-CLIPS_PER_PASS = 2
+CLIPS_PER_PASS = 1
 QUANTISE_RANGE = (-2.0, 2.0)
 CONV_BLOCKS = ((64,), (128,), (256, 256), (512, 512))
 """The VGG stack [64 M 128 M 256 256 M 512 512 M] as its four blocks, each ending in a pool."""
@@ -140,8 +140,10 @@ class Vggish(ExtractorNetwork):
         self.block_outputs: nn.Module | None = None
         self.clips_per_pass: int | None = None
         """Set on CPU: clips at a time through the front end and the conv stack
-        (neural.in_pieces). A 30 s clip's 31 examples have 49 MB of first conv maps; two
-        clips at a time run as fast per clip as eight, at a quarter of the memory."""
+        (neural.in_pieces). A 30 s clip's 31 examples have 49 MB of first conv maps; one
+        clip at a time runs as fast per clip as eight (1.23-1.27 s against 1.29-1.34 s for
+        8 clips at two at a time) and holds what torchvggish holds, a clip's examples: peak
+        RSS 871-879 MB against 938-1015 at two, torchvggish 840."""
         head: list[nn.Module] = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096),
                                  nn.ReLU(), nn.Linear(4096, EMBEDDING_DIM)]
         self.embeddings = nn.Sequential(*head, *([nn.ReLU()] if final_relu else []))
