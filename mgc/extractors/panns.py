@@ -45,13 +45,13 @@ SAMPLE_RATE = 32000
 EMBEDDING_DIM = 2048
 AUDIOSET_CLASSES = 527
 AMIN = 1e-10
-CLIPS_PER_PASS = 2
-"""`layers: all` on CPU: clips at a time through the front end and the frozen blocks."""
 EARLY_BLOCKS = 4
 """On CPU, blocks 1-4 (6 % of the weights, nearly all of the activation memory: 49 MB per
 map of a 30 s clip in block 1) run one clip at a time, with the front end, and blocks 5-6
 (94 % of the weights, maps a few frames wide) on the whole batch, where one clip alone
-would make them 1.6-2.3x slower (measured per block; neural.in_pieces)."""
+would make them 1.6-2.3x slower (measured per block; neural.in_pieces). `layers: all`
+splits the same way, each early map pooled as soon as its clip is through: with all six
+blocks two clips at a time it cost 1.10x `last` (benchmarks/extract.py)."""
 FROZEN_SEGMENT_BYTES = 100 * 2**20
 """Blocks 5-6 are frozen as block 5, block 6's first conv and its second apart
 (neural.freeze_in_segments): loading peaks 300 MB lower than with one graph."""
@@ -122,7 +122,8 @@ class Cnn14(ExtractorNetwork):
         self.pooling = pooling
         self.frozen_blocks: tuple[nn.Module, nn.Module] | None = None
         """On CPU: (blocks 1-4, blocks 5-6), frozen (EARLY_BLOCKS)."""
-        self.block_outputs: nn.Module | None = None
+        self.block_outputs: tuple[nn.Module, nn.Module] | None = None
+        """`layers: all`: (blocks 1-4, blocks 5-6), each returning every block's map."""
         self.frozen_layers = False
 
     def blocks(self) -> list[ConvBlock]:
@@ -135,12 +136,12 @@ class Cnn14(ExtractorNetwork):
         early, late = self.frozen_blocks
         return late(in_pieces(lambda piece: early(self.network_input(piece)), waveforms, 1))
 
-    def convolution_maps(self, waveforms: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Every conv block's output map, from waveforms, in one pass through the blocks."""
-        if self.block_outputs is None:
-            return run_blocks(self.blocks(), self.network_input(waveforms))
-        return in_pieces(lambda piece: self.block_outputs(self.network_input(piece)),
-                         waveforms, CLIPS_PER_PASS if self.frozen_layers else None)
+    def pooled_maps(self, maps: tuple[torch.Tensor, ...], first: int = 1
+                    ) -> dict[str, torch.Tensor]:
+        """Block maps (numbered from `first`) averaged over frequency and pooled over time,
+        as the last block's is on its way into `fc1`."""
+        return {f"block{index}": pool_over_time(conv_map.mean(dim=3), self.pooling, dim=2)
+                for index, conv_map in enumerate(maps, first)}
 
     def network_input(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Log-mel in dB through `bn0`, as (batch, 1, frames, mels)."""
@@ -153,17 +154,25 @@ class Cnn14(ExtractorNetwork):
         return F.relu(self.fc1(pool_over_time(x, self.pooling, dim=2)))
 
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
-        maps = self.convolution_maps(waveforms)
-        pooled = {f"block{index}": pool_over_time(conv_map.mean(dim=3), self.pooling, dim=2)
-                  for index, conv_map in enumerate(maps, 1)}
+        if self.block_outputs is None:
+            pooled = self.pooled_maps(run_blocks(self.blocks(), self.network_input(waveforms)))
+        else:
+            early, late = self.block_outputs
+
+            def early_layers(piece: torch.Tensor) -> dict[str, torch.Tensor]:
+                maps = early(self.network_input(piece))
+                return {**self.pooled_maps(maps), "map": maps[-1]}
+
+            pooled = in_pieces(early_layers, waveforms, 1 if self.frozen_layers else None)
+            pooled.update(self.pooled_maps(late(pooled.pop("map")), EARLY_BLOCKS + 1))
         return {**pooled, "fc1": F.relu(self.fc1(pooled["block6"]))}
 
     def prepare_inference(self, device: torch.device, all_layers: bool = False,
                           frozen: bool = False) -> None:
         """Fold every BatchNorm of the conv blocks into its conv; on CPU, freeze the blocks
-        (with `all_layers`, into one graph that returns every block's map, run
-        CLIPS_PER_PASS clips at a time) and drop the eager blocks, whose 300 MB of weights
-        the frozen graphs hold in their own layout."""
+        (blocks 1-4 and 5-6 apart, EARLY_BLOCKS; with `all_layers`, two graphs that return
+        every block's map) and drop the eager blocks, whose 300 MB of weights the frozen
+        graphs hold in their own layout."""
         blocks = self.blocks()
         for block in blocks:
             block.fold_batchnorm()
@@ -171,12 +180,14 @@ class Cnn14(ExtractorNetwork):
         if not frozen and not all_layers:
             return
         example = torch.zeros(1, 1, 64, 64)
+        early = [layer for block in blocks[:EARLY_BLOCKS] for layer in block.layers()]
+        with torch.no_grad():
+            late_example = nn.Sequential(*early)(example)
         if all_layers:
-            self.block_outputs = stack_for_inference(blocks, all_layers, frozen, example)
+            self.block_outputs = (
+                stack_for_inference(blocks[:EARLY_BLOCKS], all_layers, frozen, example),
+                stack_for_inference(blocks[EARLY_BLOCKS:], all_layers, frozen, late_example))
         else:
-            early = [layer for block in blocks[:EARLY_BLOCKS] for layer in block.layers()]
-            with torch.no_grad():
-                late_example = nn.Sequential(*early)(example)
             self.frozen_blocks = (
                 freeze_in_segments(early, example, FROZEN_SEGMENT_BYTES),
                 freeze_in_segments([layer for block in blocks[EARLY_BLOCKS:]
