@@ -81,8 +81,8 @@ NOTES = {
               "clip batched, 30 s of audio per forward pass; fused attention "
               "(scaled_dot_product_attention: MERT, MuQ, and CLAP's window attention with "
               "its relative position bias and shift mask as the additive mask); MuQ's "
-              "BatchNorms folded and its subsampling frozen; conv stacks one or two clips "
-              "at a time (memory)",
+              "BatchNorms folded and its subsampling frozen; memory: conv stacks one clip "
+              "at a time, one batch decoded ahead, each clip held once",
 }
 
 

@@ -10,7 +10,7 @@ names included. Examples are pooled into one clip vector.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +160,13 @@ class Vggish(ExtractorNetwork):
         x = maps.permute(0, 2, 3, 1).reshape(maps.shape[0], -1)    # NHWC flatten, as TF did
         return self.postprocessed(self.embeddings(x))
 
-    def example_maps(self, stack: nn.Module, waveforms: torch.Tensor) -> Any:
+    def example_maps(self, stack: nn.Module, waveforms: torch.Tensor,
+                     reduce: Callable[[Any], Any] = lambda maps: maps) -> Any:
         """`stack` (conv layers) on every example of the clips, `clips_per_pass` clips at a
-        time: (batch * examples, ch, time, mel) maps, or a tuple of them."""
+        time: (batch * examples, ch, time, mel) maps, or a tuple of them, each piece's
+        through `reduce` before the pieces are joined."""
         def convolved(piece: torch.Tensor) -> Any:
-            return stack(self.examples(piece).reshape(-1, 1, EXAMPLE_FRAMES, N_MELS))
+            return reduce(stack(self.examples(piece).reshape(-1, 1, EXAMPLE_FRAMES, N_MELS)))
         return in_pieces(convolved, waveforms, self.clips_per_pass)
 
     def postprocessed(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,23 +202,28 @@ class Vggish(ExtractorNetwork):
     def forward_layers(self, waveforms: torch.Tensor) -> dict[str, torch.Tensor]:
         stack = (self.block_outputs if self.block_outputs is not None
                  else BlockOutputs(self.conv_blocks()))
-        maps = self.example_maps(stack, waveforms)
+
+        def block_frames(maps: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+            """Each block's (n, ch, time, mel) map averaged over mel bands, (n, time, ch),
+            as soon as its clips are through, and the last map whole (for the head)."""
+            return {**{f"conv{index}": conv_map.mean(dim=3).transpose(1, 2)
+                       for index, conv_map in enumerate(maps, 1)}, "last": maps[-1]}
+
+        frames = self.example_maps(stack, waveforms, block_frames)
+        last_map = frames.pop("last")
         batch = len(waveforms)
-        n_examples = len(maps[0]) // batch
-        per_example: dict[str, torch.Tensor] = {}
-        for index, conv_map in enumerate(maps, 1):               # (n, ch, time, mel)
-            frames = conv_map.mean(dim=3).transpose(1, 2)         # (n, time, ch)
-            per_example[f"conv{index}"] = frames.reshape(batch, -1, frames.shape[-1])
-        x = maps[-1].permute(0, 2, 3, 1).reshape(batch * n_examples, -1)   # NHWC flatten
+        per_example = {name: conv_frames.reshape(batch, -1, conv_frames.shape[-1])
+                       for name, conv_frames in frames.items()}
+        x = last_map.permute(0, 2, 3, 1).reshape(len(last_map), -1)   # NHWC flatten
         linear = 0
         for layer in self.embeddings:
             x = layer(x)
             if isinstance(layer, nn.Linear):
                 linear += 1
             if linear < 3 and isinstance(layer, nn.ReLU):
-                per_example[f"fc{linear}"] = x.reshape(batch, n_examples, -1)
-        per_example["fc3"] = self.postprocessed(x).reshape(batch, n_examples, -1)
-        return {name: pool_over_time(frames, self.pooling) for name, frames
+                per_example[f"fc{linear}"] = x.reshape(batch, -1, x.shape[-1])
+        per_example["fc3"] = self.postprocessed(x).reshape(batch, -1, EMBEDDING_DIM)
+        return {name: pool_over_time(vectors, self.pooling) for name, vectors
                 in per_example.items()}
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
