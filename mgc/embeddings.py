@@ -196,8 +196,8 @@ def decode_batches(paths: list[Path], track_ids: list[str], sample_rate: int, n_
     the model fed: `Executor.map` would submit the whole corpus at once, and a decoder faster
     than the model would then hold every clip in memory. While a batch is embedded, the
     clips alive are that batch's stacked array and the next batch's: each decoded clip is
-    dropped as soon as it is stacked (a 30 s clip at CLAP's 48 kHz is 5.8 MB, so two more
-    batches of 4 ahead and a second copy of the current one were 15 % of CLAP's peak RSS).
+    dropped as soon as it is stacked (at CLAP's 48 kHz a 30 s clip is 5.8 MB, so a second
+    batch ahead and a second copy of the current one held 46 MB at batch 4).
     """
     window_of = list(windows) if windows is not None else [
         index // batch_size for index in range(len(paths))]

@@ -141,9 +141,9 @@ class Vggish(ExtractorNetwork):
         self.clips_per_pass: int | None = None
         """Set on CPU: clips at a time through the front end and the conv stack
         (neural.in_pieces). A 30 s clip's 31 examples have 49 MB of first conv maps; one
-        clip at a time runs as fast per clip as eight (1.23-1.27 s against 1.29-1.34 s for
-        8 clips at two at a time) and holds what torchvggish holds, a clip's examples: peak
-        RSS 871-879 MB against 938-1015 at two, torchvggish 840."""
+        clip at a time runs as fast as two (8 clips in 1.23-1.27 s against 1.29-1.34 s) and
+        holds what torchvggish holds, one clip's examples: peak RSS 871-879 MB against
+        938-1015 at two clips, torchvggish 840."""
         head: list[nn.Module] = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096),
                                  nn.ReLU(), nn.Linear(4096, EMBEDDING_DIM)]
         self.embeddings = nn.Sequential(*head, *([nn.ReLU()] if final_relu else []))
