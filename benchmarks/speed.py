@@ -209,12 +209,13 @@ def _reference_job(model: str, weights: Path, paths: list[Path], threads: int) -
     seconds = time.perf_counter() - start
     if any(not np.isfinite(v).all() for v in vectors):
         raise RuntimeError(f"{model}: the reference path produced non-finite embeddings")
+    run = {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "matmul_gflops_at_start": probe}
     server = getattr(reference, "server_peak_rss_mb", None)   # MuQ's: its model's process
     if server is None:
-        return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-                "libraries_rss_mb": libraries_rss, "matmul_gflops_at_start": probe}
-    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb() + server(),
-            "matmul_gflops_at_start": probe}
+        run["libraries_rss_mb"] = libraries_rss
+    else:       # the libraries' share of the server's peak is not known
+        run["peak_rss_mb"] += server()
+    return run
 
 
 # --- the parent: orchestration and summary ---------------------------------------------------

@@ -239,27 +239,29 @@ def study_markdown(table: pd.DataFrame) -> str:
     for model, group in table.groupby("model", sort=True):
         sets = list(dict.fromkeys(group["train_set"]))
         experiments = list(dict.fromkeys(group["experiment"]))
-        compared = len(experiments) > 1
-        columns = [f"{s} | vs {experiments[0]}" if compared else s for s in sets]
+        per_set = 2 if len(experiments) > 1 else 1     # accuracy, and the comparison
+        columns = [f"{s} | vs {experiments[0]}" if per_set == 2 else s for s in sets]
         lines += [f"**{model}**" if table["model"].nunique() > 1 else "", "",
                   "| experiment | " + " | ".join(columns) + " |",
-                  "|---" * ((1 + compared) * len(sets) + 1) + "|"]
+                  "|---" * (per_set * len(sets) + 1) + "|"]
         for experiment in experiments:
             cells = []
             for train_set in sets:
                 found = group[(group["experiment"] == experiment)
                               & (group["train_set"] == train_set)]
                 if found.empty:
-                    cells += ["", ""][:1 + compared]
+                    cells += [""] * per_set
                     continue
                 row = found.iloc[0]
                 accuracy = mean_std(row["_mean"], row["_std"])
                 if not pd.isna(row["_low"]):
                     accuracy += f" [{100 * row['_low']:.0f}-{100 * row['_high']:.0f}]"
-                cells += [accuracy, "reference" if experiment == experiments[0] else
-                          _difference_cell(row)][:1 + compared]
+                cells.append(accuracy)
+                if per_set == 2:
+                    cells.append("reference" if experiment == experiments[0] else
+                                 _difference_cell(row))
             lines.append(f"| {experiment} | " + " | ".join(cells) + " |")
-        if not compared:
+        if per_set == 1:
             lines.append("")
             continue
         detectable = []
